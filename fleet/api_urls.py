@@ -1,0 +1,12 @@
+from rest_framework.routers import SimpleRouter
+
+from fleet import api
+
+router = SimpleRouter()
+router.register("municipalities", api.MunicipalityViewSet)
+router.register("departments", api.DepartmentViewSet)
+router.register("vehicles", api.VehicleViewSet)
+router.register("drivers", api.DriverViewSet)
+router.register("documents", api.DocumentViewSet)
+
+urlpatterns = router.urls
