@@ -1,0 +1,595 @@
+# ruff: noqa: S608 - SQL is built only from this module's constant table and column names;
+# every value travels as a bound parameter or through COPY.
+"""Database access for the gateway's hot path, without the ORM.
+
+The gateway writes tens of thousands of positions a second; per-row ORM saves would be two orders
+of magnitude too slow. Each store is used by exactly one thread (the writer or the reader) and
+owns its connection. Table and column names here must follow ``telematics/models.py``.
+
+PostgreSQL: COPY into a temporary staging table, then one ``INSERT ... SELECT ... ON CONFLICT
+(device_id, fix_time) DO NOTHING``; resent positions are thereby absorbed by the unique key.
+SQLite: ``executemany`` of ``INSERT OR IGNORE`` inside one ``BEGIN IMMEDIATE`` transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from telematics.gateway.config import DatabaseConfig
+
+log = logging.getLogger("telematics.gateway")
+
+POSITION_TABLE = "telematics_position"
+DEVICE_TABLE = "telematics_device"
+ASSIGNMENT_TABLE = "telematics_deviceassignment"
+UNKNOWN_TABLE = "telematics_unknowndevice"
+LIVE_TABLE = "telematics_vehiclelivestate"
+
+# The order of the tuples the pipeline builds (see pipeline.fix_row).
+POSITION_COLUMNS: tuple[str, ...] = (
+    "device_id",
+    "vehicle_id",
+    "municipality_id",
+    "fix_time",
+    "server_time",
+    "latitude",
+    "longitude",
+    "speed_kmh",
+    "course",
+    "altitude",
+    "accuracy",
+    "hdop",
+    "satellites",
+    "valid",
+    "ignition",
+    "odometer",
+    "engine_hours",
+    "fuel_level",
+    "battery",
+    "driver_tag",
+    "attributes",
+)
+FIX_TIME_INDEX = POSITION_COLUMNS.index("fix_time")
+SERVER_TIME_INDEX = POSITION_COLUMNS.index("server_time")
+
+LIVE_COLUMNS: tuple[str, ...] = (
+    "vehicle_id",
+    "municipality_id",
+    "device_id",
+    "fix_time",
+    "latitude",
+    "longitude",
+    "speed_kmh",
+    "course",
+    "ignition",
+    "moving",
+    "last_seen",
+    "updated_at",
+)
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or the connection broke; retry later, data is kept."""
+
+
+class RowsRejected(Exception):
+    """The database refused the rows themselves (a value it cannot store); retrying won't help."""
+
+
+@dataclass(slots=True)
+class DeviceRow:
+    id: int
+    unique_id: str
+    protocol: str
+    municipality_id: int
+    active: bool
+    token_hash: str
+
+
+@dataclass(slots=True)
+class AssignmentRow:
+    device_id: int
+    vehicle_id: int
+    valid_from: datetime
+    valid_to: datetime | None
+
+
+@dataclass(slots=True)
+class UnknownAttempt:
+    unique_id: str
+    protocol: str
+    first_seen: datetime
+    last_seen: datetime
+    attempts: int
+    remote_address: str
+
+
+class Store:
+    """Common interface of the two backends."""
+
+    vendor = ""
+
+    def connect(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def write_positions(self, rows: Sequence[tuple]) -> int:
+        """Store rows in one transaction; return how many were new (the rest were duplicates)."""
+        raise NotImplementedError
+
+    def write_side_state(
+        self,
+        live: Sequence[tuple],
+        device_seen: Sequence[tuple[int, datetime]],
+        unknown: Sequence[UnknownAttempt],
+        touch: Sequence[tuple[int, datetime, bool | None]] = (),
+    ) -> None:
+        """Upsert vehicles' live state, devices' last-seen time and unknown-device attempts;
+        ``touch`` (vehicle id, seen, ignition) refreshes vehicles heard from without a fix."""
+        raise NotImplementedError
+
+    def load_devices(
+        self, since: datetime | None
+    ) -> tuple[list[DeviceRow], list[AssignmentRow], datetime | None]:
+        """Devices (with all their assignments) changed after ``since`` (all when ``None``),
+        and the newest change time seen, to pass as ``since`` next time."""
+        raise NotImplementedError
+
+    def lookup_device(self, unique_id: str) -> tuple[DeviceRow | None, list[AssignmentRow]]:
+        raise NotImplementedError
+
+    def ensure_partitions(self, around: datetime) -> None:
+        """PostgreSQL only: make sure the monthly partitions around ``around`` exist."""
+
+
+def open_store(config: DatabaseConfig) -> Store:
+    if config.vendor == "postgresql":
+        return PostgresStore(config.conninfo)
+    if config.vendor == "sqlite":
+        return SqliteStore(config.path)
+    raise ValueError(f"unsupported database vendor {config.vendor!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL
+
+
+def _month_start(moment: datetime, offset: int) -> datetime:
+    month_index = moment.year * 12 + moment.month - 1 + offset
+    return datetime(month_index // 12, month_index % 12 + 1, 1, tzinfo=UTC)
+
+
+def partition_name(month_start: datetime) -> str:
+    return f"{POSITION_TABLE}_{month_start:%Y%m}"
+
+
+def partition_ddl(month_start: datetime) -> str:
+    """DDL for one monthly partition of the positions table (idempotent)."""
+    end = _month_start(month_start, 1)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {partition_name(month_start)} PARTITION OF {POSITION_TABLE} "
+        f"FOR VALUES FROM ('{month_start.isoformat()}') TO ('{end.isoformat()}')"
+    )
+
+
+class PostgresStore(Store):
+    vendor = "postgresql"
+
+    def __init__(self, conninfo: str) -> None:
+        self.conninfo = conninfo
+        self.conn = None
+        self._partitions_done: set[str] = set()
+
+    def connect(self) -> None:
+        import psycopg
+
+        self.close()
+        try:
+            conn = psycopg.connect(self.conninfo, autocommit=True, connect_timeout=5)
+            # The staging table lives as long as the connection; ON COMMIT DELETE ROWS empties it
+            # after every batch without a separate statement.
+            # Staging tables carry only the columns we copy (no id: its sequence is drawn once,
+            # by the final INSERT). ON COMMIT DELETE ROWS empties them after every batch.
+            conn.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS position_staging ON COMMIT DELETE ROWS AS "
+                f"SELECT {', '.join(POSITION_COLUMNS)} FROM {POSITION_TABLE} WITH NO DATA"
+            )
+            conn.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS live_staging ON COMMIT DELETE ROWS AS "
+                f"SELECT {', '.join(LIVE_COLUMNS)} FROM {LIVE_TABLE} WITH NO DATA"
+            )
+            # Synchronous commit stays on: an acknowledged position must survive a crash.
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(str(exc).strip()) from exc
+        self.conn = conn
+        self._partitions_done.clear()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):  # closing a broken connection may fail too
+                self.conn.close()
+            self.conn = None
+
+    def _run(self, work):
+        import psycopg
+
+        if self.conn is None or self.conn.closed:
+            self.connect()
+        try:
+            return work(self.conn)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            self.close()
+            raise StoreUnavailable(str(exc).strip()) from exc
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            raise RowsRejected(str(exc).strip()) from exc
+
+    def write_positions(self, rows: Sequence[tuple]) -> int:
+        columns = ", ".join(POSITION_COLUMNS)
+
+        def work(conn) -> int:
+            with conn.transaction(), conn.cursor() as cur:
+                with cur.copy(f"COPY position_staging ({columns}) FROM STDIN") as copy:
+                    write_row = copy.write_row
+                    for row in rows:
+                        write_row(row)
+                cur.execute(
+                    f"INSERT INTO {POSITION_TABLE} ({columns}) SELECT {columns} "
+                    f"FROM position_staging ON CONFLICT (device_id, fix_time) DO NOTHING"
+                )
+                return cur.rowcount
+
+        return self._run(work)
+
+    def write_side_state(self, live, device_seen, unknown, touch=()) -> None:
+        live_columns = ", ".join(LIVE_COLUMNS)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in LIVE_COLUMNS if c not in ("vehicle_id",))
+
+        def work(conn) -> None:
+            with conn.transaction(), conn.cursor() as cur:
+                if live:
+                    with cur.copy(f"COPY live_staging ({live_columns}) FROM STDIN") as copy:
+                        for row in live:
+                            copy.write_row(row)
+                    # Positions can arrive out of order (a tracker emptying its buffer): the live
+                    # state only moves forward in fix time, but last_seen always advances.
+                    cur.execute(
+                        f"INSERT INTO {LIVE_TABLE} AS l ({live_columns}) "
+                        f"SELECT {live_columns} FROM live_staging "
+                        f"ON CONFLICT (vehicle_id) DO UPDATE SET {updates} "
+                        f"WHERE l.fix_time IS NULL OR excluded.fix_time >= l.fix_time"
+                    )
+                    cur.execute(
+                        f"UPDATE {LIVE_TABLE} AS l SET last_seen = s.last_seen, "
+                        f"updated_at = s.updated_at FROM live_staging s "
+                        f"WHERE l.vehicle_id = s.vehicle_id AND l.last_seen < s.last_seen"
+                    )
+                if touch:
+                    cur.executemany(
+                        f"UPDATE {LIVE_TABLE} SET last_seen = %s, updated_at = %s, "
+                        f"ignition = COALESCE(%s, ignition) WHERE vehicle_id = %s "
+                        f"AND last_seen < %s",
+                        [(seen, seen, ign, vid, seen) for vid, seen, ign in touch],
+                    )
+                if device_seen:
+                    cur.executemany(
+                        f"UPDATE {DEVICE_TABLE} SET last_seen_at = %s "
+                        f"WHERE id = %s AND (last_seen_at IS NULL OR last_seen_at < %s)",
+                        [(seen, device_id, seen) for device_id, seen in device_seen],
+                    )
+                for attempt in unknown:
+                    cur.execute(
+                        f"INSERT INTO {UNKNOWN_TABLE} (unique_id, protocol, first_seen, "
+                        f"last_seen, attempts, remote_address) VALUES (%s, %s, %s, %s, %s, %s) "
+                        f"ON CONFLICT (unique_id) DO UPDATE SET protocol = excluded.protocol, "
+                        f"last_seen = excluded.last_seen, remote_address = "
+                        f"excluded.remote_address, attempts = {UNKNOWN_TABLE}.attempts "
+                        f"+ excluded.attempts",
+                        (
+                            attempt.unique_id,
+                            attempt.protocol,
+                            attempt.first_seen,
+                            attempt.last_seen,
+                            attempt.attempts,
+                            attempt.remote_address,
+                        ),
+                    )
+
+        self._run(work)
+
+    _DEVICE_SELECT = (
+        f"SELECT id, unique_id, protocol, municipality_id, active, auth_token_hash, updated_at "
+        f"FROM {DEVICE_TABLE}"
+    )
+    _ASSIGNMENT_SELECT = (
+        f"SELECT device_id, vehicle_id, valid_from, valid_to FROM {ASSIGNMENT_TABLE}"
+    )
+
+    def load_devices(self, since):
+        def work(conn):
+            with conn.cursor() as cur:
+                if since is None:
+                    cur.execute(self._DEVICE_SELECT)
+                else:
+                    # Assignment changes touch their device's updated_at (services do it), so
+                    # one column tells what to reload.
+                    cur.execute(self._DEVICE_SELECT + " WHERE updated_at > %s", (since,))
+                device_rows = cur.fetchall()
+                ids = [r[0] for r in device_rows]
+                assignments: list[AssignmentRow] = []
+                if ids:
+                    cur.execute(self._ASSIGNMENT_SELECT + " WHERE device_id = ANY(%s)", (ids,))
+                    assignments = [AssignmentRow(*r) for r in cur.fetchall()]
+            return device_rows, assignments
+
+        device_rows, assignments = self._run(work)
+        newest = max((r[6] for r in device_rows), default=since)
+        return [DeviceRow(*r[:6]) for r in device_rows], assignments, newest
+
+    def lookup_device(self, unique_id):
+        def work(conn):
+            with conn.cursor() as cur:
+                cur.execute(self._DEVICE_SELECT + " WHERE unique_id = %s", (unique_id,))
+                row = cur.fetchone()
+                if row is None:
+                    return None, []
+                cur.execute(self._ASSIGNMENT_SELECT + " WHERE device_id = %s", (row[0],))
+                return DeviceRow(*row[:6]), [AssignmentRow(*r) for r in cur.fetchall()]
+
+        return self._run(work)
+
+    def ensure_partitions(self, around: datetime) -> None:
+        for offset in (-1, 0, 1, 2):
+            start = _month_start(around, offset)
+            name = partition_name(start)
+            if name in self._partitions_done:
+                continue
+
+            def work(conn, start=start):
+                with conn.cursor() as cur:
+                    cur.execute(
+                        "SELECT 1 FROM pg_partitioned_table p JOIN pg_class c "
+                        "ON c.oid = p.partrelid WHERE c.relname = %s",
+                        (POSITION_TABLE,),
+                    )
+                    if cur.fetchone() is None:
+                        return  # not partitioned (a plain table): nothing to do
+                    cur.execute(partition_ddl(start))
+
+            try:
+                self._run(work)
+            except RowsRejected as exc:
+                # Rows for that month already sit in the default partition; they stay readable
+                # there, and the month is retried at the next start.
+                log.warning("gateway.partition_skipped name=%s reason=%s", name, exc)
+            self._partitions_done.add(name)
+
+
+# --------------------------------------------------------------------------------------------
+# SQLite
+
+
+def sqlite_datetime(value: datetime | None) -> str | None:
+    """Django's SQLite format for an aware datetime: UTC, naive, ``str()`` (space separator,
+    microseconds only when non-zero). The unique key compares these strings, so they must match
+    what the ORM writes to the byte."""
+    if value is None:
+        return None
+    if value.tzinfo is not None and value.utcoffset():
+        value = value.astimezone(UTC)
+    return str(value.replace(tzinfo=None))
+
+
+def _parse_sqlite_datetime(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _sqlite_row(row: tuple) -> tuple:
+    row = list(row)
+    row[FIX_TIME_INDEX] = sqlite_datetime(row[FIX_TIME_INDEX])
+    row[SERVER_TIME_INDEX] = sqlite_datetime(row[SERVER_TIME_INDEX])
+    return tuple(row)
+
+
+class SqliteStore(Store):
+    vendor = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.conn: sqlite3.Connection | None = None
+
+    def connect(self) -> None:
+        self.close()
+        try:
+            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, so the write lock is
+            # taken up front and a busy database makes us wait (timeout) instead of failing.
+            conn = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(str(exc)) from exc
+        self.conn = conn
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.close()
+            self.conn = None
+
+    def _transaction(self, work):
+        if self.conn is None:
+            self.connect()
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+        except sqlite3.OperationalError as exc:
+            # "database is locked" past the timeout, disk full, file gone: try again later.
+            self.close()
+            raise StoreUnavailable(str(exc)) from exc
+        except (sqlite3.IntegrityError, sqlite3.InterfaceError, OverflowError) as exc:
+            raise RowsRejected(str(exc)) from exc
+
+    def write_positions(self, rows: Sequence[tuple]) -> int:
+        columns = ", ".join(POSITION_COLUMNS)
+        marks = ", ".join("?" * len(POSITION_COLUMNS))
+        sql = f"INSERT OR IGNORE INTO {POSITION_TABLE} ({columns}) VALUES ({marks})"
+
+        def work(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            conn.executemany(sql, map(_sqlite_row, rows))
+            return conn.total_changes - before
+
+        return self._transaction(work)
+
+    def write_side_state(self, live, device_seen, unknown, touch=()) -> None:
+        live_columns = ", ".join(LIVE_COLUMNS)
+        marks = ", ".join("?" * len(LIVE_COLUMNS))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in LIVE_COLUMNS if c != "vehicle_id")
+        time_columns = {LIVE_COLUMNS.index(c) for c in ("fix_time", "last_seen", "updated_at")}
+
+        def convert(row: Iterable) -> tuple:
+            return tuple(sqlite_datetime(v) if i in time_columns else v for i, v in enumerate(row))
+
+        def work(conn: sqlite3.Connection) -> None:
+            if live:
+                rows = [convert(r) for r in live]
+                conn.executemany(
+                    f"INSERT INTO {LIVE_TABLE} ({live_columns}) VALUES ({marks}) "
+                    f"ON CONFLICT (vehicle_id) DO UPDATE SET {updates} "
+                    f"WHERE {LIVE_TABLE}.fix_time IS NULL "
+                    f"OR excluded.fix_time >= {LIVE_TABLE}.fix_time",
+                    rows,
+                )
+                last_seen_at = LIVE_COLUMNS.index("last_seen")
+                conn.executemany(
+                    f"UPDATE {LIVE_TABLE} SET last_seen = ? WHERE vehicle_id = ? AND last_seen < ?",
+                    [(r[last_seen_at], r[0], r[last_seen_at]) for r in rows],
+                )
+            if touch:
+                conn.executemany(
+                    f"UPDATE {LIVE_TABLE} SET last_seen = ?, updated_at = ?, "
+                    f"ignition = COALESCE(?, ignition) WHERE vehicle_id = ? AND last_seen < ?",
+                    [
+                        (
+                            sqlite_datetime(seen),
+                            sqlite_datetime(seen),
+                            ign,
+                            vid,
+                            sqlite_datetime(seen),
+                        )
+                        for vid, seen, ign in touch
+                    ],
+                )
+            if device_seen:
+                conn.executemany(
+                    f"UPDATE {DEVICE_TABLE} SET last_seen_at = ? "
+                    f"WHERE id = ? AND (last_seen_at IS NULL OR last_seen_at < ?)",
+                    [
+                        (sqlite_datetime(seen), device_id, sqlite_datetime(seen))
+                        for device_id, seen in device_seen
+                    ],
+                )
+            for attempt in unknown:
+                conn.execute(
+                    f"INSERT INTO {UNKNOWN_TABLE} (unique_id, protocol, first_seen, last_seen, "
+                    f"attempts, remote_address) VALUES (?, ?, ?, ?, ?, ?) "
+                    f"ON CONFLICT (unique_id) DO UPDATE SET protocol = excluded.protocol, "
+                    f"last_seen = excluded.last_seen, remote_address = excluded.remote_address, "
+                    f"attempts = {UNKNOWN_TABLE}.attempts + excluded.attempts",
+                    (
+                        attempt.unique_id,
+                        attempt.protocol,
+                        sqlite_datetime(attempt.first_seen),
+                        sqlite_datetime(attempt.last_seen),
+                        attempt.attempts,
+                        attempt.remote_address,
+                    ),
+                )
+
+        self._transaction(work)
+
+    _DEVICE_SELECT = (
+        f"SELECT id, unique_id, protocol, municipality_id, active, auth_token_hash, updated_at "
+        f"FROM {DEVICE_TABLE}"
+    )
+    _ASSIGNMENT_SELECT = (
+        f"SELECT device_id, vehicle_id, valid_from, valid_to FROM {ASSIGNMENT_TABLE}"
+    )
+
+    def _read(self, work):
+        if self.conn is None:
+            self.connect()
+        try:
+            return work(self.conn)
+        except sqlite3.OperationalError as exc:
+            self.close()
+            raise StoreUnavailable(str(exc)) from exc
+
+    @staticmethod
+    def _device(row) -> DeviceRow:
+        return DeviceRow(row[0], row[1], row[2], row[3], bool(row[4]), row[5])
+
+    @staticmethod
+    def _assignment(row) -> AssignmentRow:
+        return AssignmentRow(
+            row[0], row[1], _parse_sqlite_datetime(row[2]), _parse_sqlite_datetime(row[3])
+        )
+
+    def load_devices(self, since):
+        def work(conn):
+            if since is None:
+                device_rows = conn.execute(self._DEVICE_SELECT).fetchall()
+            else:
+                device_rows = conn.execute(
+                    self._DEVICE_SELECT + " WHERE updated_at > ?", (sqlite_datetime(since),)
+                ).fetchall()
+            assignments = []
+            ids = [r[0] for r in device_rows]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                assignments += conn.execute(
+                    self._ASSIGNMENT_SELECT + f" WHERE device_id IN ({marks})", chunk
+                ).fetchall()
+            return device_rows, assignments
+
+        device_rows, assignments = self._read(work)
+        newest = max(
+            (_parse_sqlite_datetime(r[6]) for r in device_rows if r[6] is not None), default=since
+        )
+        return (
+            [self._device(r) for r in device_rows],
+            [self._assignment(r) for r in assignments],
+            newest,
+        )
+
+    def lookup_device(self, unique_id):
+        def work(conn):
+            sql = self._DEVICE_SELECT + " WHERE unique_id = ?"
+            row = conn.execute(sql, (unique_id,)).fetchone()
+            if row is None:
+                return None, []
+            assignments = conn.execute(
+                self._ASSIGNMENT_SELECT + " WHERE device_id = ?", (row[0],)
+            ).fetchall()
+            return self._device(row), [self._assignment(r) for r in assignments]
+
+        return self._read(work)

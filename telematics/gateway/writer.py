@@ -1,0 +1,340 @@
+"""The writer thread: group commit of positions, acknowledgements only after the commit.
+
+The event loop hands over one :class:`Job` per frame (its rows and the reply owed to the device).
+The writer takes everything queued, writes it in one transaction and only then tells the loop,
+which sends the replies. While the database is unreachable it keeps the batch, retries with
+backoff and acknowledges nothing; the loop stops reading from trackers once too much is waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from telematics.gateway.config import GatewayConfig
+from telematics.gateway.stats import Stats
+from telematics.gateway.store import RowsRejected, Store, StoreUnavailable, UnknownAttempt
+
+log = logging.getLogger("telematics.gateway")
+
+# Indexes into the position row tuple (see store.POSITION_COLUMNS).
+_DEVICE, _VEHICLE, _MUNICIPALITY, _FIX_TIME = 0, 1, 2, 3
+_LAT, _LON, _SPEED, _COURSE = 5, 6, 7, 8
+_IGNITION = 14
+
+
+class Job:
+    """One frame's rows and what to do once they are committed."""
+
+    __slots__ = ("owner", "reply", "rows")
+
+    def __init__(self, owner, reply: bytes, rows: list[tuple]) -> None:
+        self.owner = owner
+        self.reply = reply
+        self.rows = rows
+
+
+class SideState:
+    """What the event loop collected since the last flush, handed over in one piece."""
+
+    __slots__ = ("device_seen", "unknown", "vehicle_seen")
+
+    def __init__(self) -> None:
+        self.device_seen: dict[int, datetime] = {}
+        # vehicle id -> (municipality id, device id, last seen, ignition or None)
+        self.vehicle_seen: dict[int, tuple[int, int, datetime, bool | None]] = {}
+        self.unknown: dict[str, UnknownAttempt] = {}
+
+
+class Handoff:
+    """Hands stored positions to the workers: per device one time range per interval, sent in
+    device order from one thread, so a device's ranges reach the broker in time order."""
+
+    def __init__(
+        self,
+        send: Callable[[int, datetime, datetime], None] | None,
+        interval: float,
+        stats: Stats,
+    ) -> None:
+        self.send = send
+        self.interval = interval
+        self.stats = stats
+        self._lock = threading.Lock()
+        self._ranges: dict[int, list[datetime]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gateway-handoff", daemon=True)
+
+    def start(self) -> None:
+        if self.send is not None:
+            self._thread.start()
+
+    def add(self, ranges: dict[int, list[datetime]]) -> None:
+        if self.send is None:
+            return
+        with self._lock:
+            for device_id, (start, end) in ranges.items():
+                current = self._ranges.get(device_id)
+                if current is None:
+                    self._ranges[device_id] = [start, end]
+                else:
+                    current[0] = min(current[0], start)
+                    current[1] = max(current[1], end)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        backoff = self.interval
+        while not self._stop.wait(backoff):
+            backoff = self.interval
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            ranges, self._ranges = self._ranges, {}
+        for position, device_id in enumerate(sorted(ranges)):
+            start, end = ranges[device_id]
+            try:
+                self.send(device_id, start, end)
+                self.stats.handed_off += 1
+            except Exception as exc:  # noqa: BLE001 - a broker outage must not stop the gateway
+                log.warning("gateway.handoff_failed device=%s reason=%s", device_id, exc)
+                # Keep this range and the ones not sent yet; they go with the next attempt.
+                self.add({d: ranges[d] for d in sorted(ranges)[position:]})
+                break
+
+
+class Writer:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        store: Store,
+        notify: Callable[[list[Job]], None],
+        stats: Stats,
+        handoff: Handoff,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.notify = notify  # called from this thread; must hand over to the loop itself
+        self.stats = stats
+        self.handoff = handoff
+        self._queue: deque[Job] = deque()
+        self._side: deque[SideState] = deque()
+        self._wake = threading.Event()
+        self._stopping = False
+        self.pending_rows = 0
+        self.db_available = True
+        # vehicle id -> live row (see store.LIVE_COLUMNS) not yet written
+        self._live: dict[int, list] = {}
+        self._last_ignition: dict[int, bool] = {}
+        self._thread = threading.Thread(target=self._run, name="gateway-writer", daemon=True)
+
+    # --- called from the event loop ---------------------------------------------------------
+
+    def submit(self, job: Job) -> None:
+        self._queue.append(job)
+        self.pending_rows += len(job.rows)
+        self._wake.set()
+
+    def submit_side(self, side: SideState) -> None:
+        self._side.append(side)
+        self._wake.set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued (if the database allows within ``timeout``), then stop."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout=timeout)
+
+    # --- the thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_side = time.monotonic() + self.config.live_state_interval
+        while True:
+            timeout = max(0.0, next_side - time.monotonic())
+            self._wake.wait(timeout)
+            self._wake.clear()
+            if self._queue:
+                self._write_queued()
+            if time.monotonic() >= next_side or (self._stopping and not self._queue):
+                self._flush_side()
+                next_side = time.monotonic() + self.config.live_state_interval
+            if self._stopping and not self._queue:
+                return
+
+    def _take(self) -> list[Job]:
+        jobs: list[Job] = []
+        rows = 0
+        queue = self._queue
+        limit = self.config.batch_max_rows
+        while queue and rows < limit:
+            job = queue.popleft()
+            jobs.append(job)
+            rows += len(job.rows)
+        return jobs
+
+    def _write_queued(self) -> None:
+        while self._queue:
+            jobs = self._take()
+            rows = [row for job in jobs for row in job.rows]
+            if rows:
+                inserted = self._write_with_retry(rows)
+                if inserted is None:
+                    # Stopping while the database is down: nothing acknowledged, trackers resend.
+                    return
+                self.stats.stored += inserted
+                self.stats.duplicates += len(rows) - inserted
+                self.stats.batches += 1
+                if len(rows) > inserted:
+                    log.debug("gateway.duplicates_ignored count=%d", len(rows) - inserted)
+                self._after_commit(rows)
+            self.pending_rows -= len(rows)
+            self.notify(jobs)
+
+    def _write_with_retry(self, rows: list[tuple]) -> int | None:
+        delay = self.config.retry_initial
+        down_since = None
+        while True:
+            try:
+                inserted = self._write_splitting(rows)
+            except StoreUnavailable as exc:
+                if down_since is None:
+                    down_since = time.monotonic()
+                    self.db_available = False
+                    self.stats.db_outages += 1
+                    log.error(
+                        "gateway.db_unavailable pending_rows=%d reason=%s",
+                        self.pending_rows,
+                        str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                    )
+                if self._stopping and time.monotonic() - down_since > 5:
+                    return None
+                time.sleep(delay)
+                delay = min(delay * 2, self.config.retry_max)
+                continue
+            if down_since is not None:
+                self.db_available = True
+                log.warning(
+                    "gateway.db_available outage_s=%.1f pending_rows=%d",
+                    time.monotonic() - down_since,
+                    self.pending_rows,
+                )
+            return inserted
+
+    def _write_splitting(self, rows: list[tuple]) -> int:
+        """Write; if the database refuses a value, find the offending rows by halving, store
+        the rest and log each refused row (a bad value must not block every tracker)."""
+        try:
+            return self.store.write_positions(rows)
+        except RowsRejected as exc:
+            if len(rows) == 1:
+                row = rows[0]
+                self.stats.reject("database")
+                log.warning(
+                    "gateway.fix_rejected device=%s fix_time=%s reason=database detail=%s",
+                    row[_DEVICE],
+                    row[_FIX_TIME],
+                    str(exc).splitlines()[0] if str(exc) else "",
+                )
+                return 0
+            middle = len(rows) // 2
+            return self._write_splitting(rows[:middle]) + self._write_splitting(rows[middle:])
+
+    def _after_commit(self, rows: list[tuple]) -> None:
+        ranges: dict[int, list[datetime]] = {}
+        live = self._live
+        last_ignition = self._last_ignition
+        now = datetime.now(UTC)
+        moving_speed = self.config.moving_speed_kmh
+        for row in rows:
+            fix_time = row[_FIX_TIME]
+            device_range = ranges.get(row[_DEVICE])
+            if device_range is None:
+                ranges[row[_DEVICE]] = [fix_time, fix_time]
+            elif fix_time < device_range[0]:
+                device_range[0] = fix_time
+            elif fix_time > device_range[1]:
+                device_range[1] = fix_time
+            vehicle_id = row[_VEHICLE]
+            if vehicle_id is None:
+                continue
+            ignition = row[_IGNITION]
+            if ignition is not None:
+                last_ignition[vehicle_id] = ignition
+            current = live.get(vehicle_id)
+            if current is None or fix_time >= current[3]:
+                speed = row[_SPEED]
+                live[vehicle_id] = [
+                    vehicle_id,
+                    row[_MUNICIPALITY],
+                    row[_DEVICE],
+                    fix_time,
+                    row[_LAT],
+                    row[_LON],
+                    speed,
+                    row[_COURSE],
+                    last_ignition.get(vehicle_id),
+                    speed is not None and speed >= moving_speed,
+                    now,
+                    now,
+                ]
+            else:
+                current[10] = now
+        self.handoff.add(ranges)
+
+    def _flush_side(self) -> None:
+        device_seen: dict[int, datetime] = {}
+        unknown: dict[str, UnknownAttempt] = {}
+        vehicle_seen: dict[int, tuple[int, int, datetime, bool | None]] = {}
+        while self._side:
+            side = self._side.popleft()
+            device_seen.update(side.device_seen)
+            vehicle_seen.update(side.vehicle_seen)
+            for unique_id, attempt in side.unknown.items():
+                merged = unknown.get(unique_id)
+                if merged is None:
+                    unknown[unique_id] = attempt
+                else:
+                    merged.attempts += attempt.attempts
+                    merged.last_seen = attempt.last_seen
+                    merged.remote_address = attempt.remote_address
+                    merged.protocol = attempt.protocol
+        live = self._live
+        # A heartbeat without a position still tells that the vehicle is there (and its
+        # ignition): it refreshes last_seen of a vehicle whose live state exists.
+        touch: list[tuple[int, datetime, bool | None]] = []
+        for vehicle_id, (_municipality, _device, seen, ignition) in vehicle_seen.items():
+            if ignition is not None:
+                self._last_ignition[vehicle_id] = ignition
+            current = live.get(vehicle_id)
+            if current is None:
+                touch.append((vehicle_id, seen, ignition))
+                continue
+            current[10] = max(current[10], seen)
+            if ignition is not None:
+                current[8] = ignition
+        if not (live or device_seen or unknown or touch):
+            return
+        try:
+            self.store.write_side_state(
+                [tuple(row) for row in live.values()],
+                sorted(device_seen.items()),
+                list(unknown.values()),
+                touch,
+            )
+        except StoreUnavailable:
+            # Keep the live rows; device/unknown bookkeeping comes back with the next messages.
+            return
+        except RowsRejected as exc:
+            log.warning("gateway.live_state_rejected reason=%s", str(exc).splitlines()[0])
+        self.stats.live_updates += len(live)
+        self._live = {}
