@@ -45,6 +45,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "DEFAULT_MAX_FRAME",
+    "ByteReader",
     "KNOTS_TO_KMH",
     "MPS_TO_KMH",
     "Fix",
@@ -182,3 +183,42 @@ class StreamSession(ABC):
     @abstractmethod
     def _decode_frame(self, frame: bytes) -> Message | None:
         """Decode one complete frame; ``None`` for frames that need neither storing nor reply."""
+
+
+class ByteReader:
+    """Big-endian reads over one frame; running off the end is a ProtocolError, not IndexError."""
+
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes, pos: int = 0) -> None:
+        self.data = data
+        self.pos = pos
+
+    @property
+    def remaining(self) -> int:
+        return len(self.data) - self.pos
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise ProtocolError("truncated", f"need {n} bytes at offset {self.pos}")
+        chunk = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return chunk
+
+    def skip(self, n: int) -> None:
+        self.take(n)
+
+    def uint(self, n: int) -> int:
+        return int.from_bytes(self.take(n), "big")
+
+    def sint(self, n: int) -> int:
+        return int.from_bytes(self.take(n), "big", signed=True)
+
+    def u8(self) -> int:
+        return self.uint(1)
+
+    def u16(self) -> int:
+        return self.uint(2)
+
+    def u32(self) -> int:
+        return self.uint(4)
