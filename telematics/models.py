@@ -225,7 +225,9 @@ class VehicleLiveState(models.Model):
     class Meta:
         verbose_name = _("live state")
         verbose_name_plural = _("live states")
-        indexes = [models.Index(fields=["municipality", "last_seen"], name="live_municipality_seen")]
+        indexes = [
+            models.Index(fields=["municipality", "last_seen"], name="live_municipality_seen")
+        ]
 
     def __str__(self) -> str:
         return f"{self.vehicle_id}: {self.latitude},{self.longitude}"

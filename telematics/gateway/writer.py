@@ -157,9 +157,20 @@ class Writer:
 
     # --- the thread ---------------------------------------------------------------------------
 
+    def _ensure_partitions(self) -> None:
+        try:
+            self.store.ensure_partitions(datetime.now(UTC))
+        except StoreUnavailable as exc:
+            log.error("gateway.partitions_unavailable reason=%s", str(exc)[:200])
+            return
+        self._next_partitions = time.monotonic() + 6 * 3600
+
     def _run(self) -> None:
         next_side = time.monotonic() + self.config.live_state_interval
+        self._next_partitions = 0.0
         while True:
+            if time.monotonic() >= self._next_partitions:
+                self._ensure_partitions()
             timeout = max(0.0, next_side - time.monotonic())
             self._wake.wait(timeout)
             self._wake.clear()
