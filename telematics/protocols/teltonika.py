@@ -282,23 +282,30 @@ def encode_teltonika_login(imei: str) -> bytes:
     return struct.pack(">H", len(raw)) + raw
 
 
-def _encode_record(fix: Fix, event_io: int) -> bytes:
-    ios: dict[int, list[tuple[int, int]]] = {1: [], 2: [], 4: [], 8: []}
+def _default_io(fix: Fix) -> list[tuple[int, int, int]]:
+    """(IO id, size, value) for what a Fix says: ignition, motion, hdop, power, odometer."""
+    ios: list[tuple[int, int, int]] = []
     if fix.ignition is not None:
-        ios[1].append((239, int(fix.ignition)))
+        ios.append((239, 1, int(fix.ignition)))
     motion = fix.attributes.get("motion")
     if motion is None and fix.speed_kmh is not None:
         motion = fix.speed_kmh > 0
     if motion is not None:
-        ios[1].append((240, int(bool(motion))))
+        ios.append((240, 1, int(bool(motion))))
     if fix.hdop is not None:
-        ios[2].append((182, round(fix.hdop * 10)))
+        ios.append((182, 2, round(fix.hdop * 10)))
     power = fix.attributes.get("power")
     if power is not None:
-        ios[2].append((66, round(power * 1000)))
+        ios.append((66, 2, round(power * 1000)))
     if fix.odometer is not None:
-        ios[4].append((16, round(fix.odometer)))
+        ios.append((16, 4, round(fix.odometer)))
+    return ios
 
+
+def _encode_record(fix: Fix, event_io: int, io: list[tuple[int, int, int]]) -> bytes:
+    groups: dict[int, list[tuple[int, int]]] = {1: [], 2: [], 4: [], 8: []}
+    for io_id, size, value in io:
+        groups[size].append((io_id, value))
     satellites = fix.satellites if fix.satellites is not None else (8 if fix.valid else 0)
     if not fix.valid:
         satellites = 0
@@ -315,21 +322,36 @@ def _encode_record(fix: Fix, event_io: int) -> bytes:
             satellites,
             round(fix.speed_kmh or 0),
         ),
-        bytes([event_io, sum(len(v) for v in ios.values())]),
+        bytes([event_io, len(io)]),
     ]
     for size in (1, 2, 4, 8):
-        parts.append(bytes([len(ios[size])]))
-        for io_id, value in ios[size]:
+        parts.append(bytes([len(groups[size])]))
+        for io_id, value in groups[size]:
             parts.append(bytes([io_id]) + value.to_bytes(size, "big"))
     return b"".join(parts)
 
 
-def encode_teltonika_packet(fixes: list[Fix], *, event_io: int = 0) -> bytes:
-    """A Codec 8 AVL packet with one record per fix (ignition as IO 239, odometer as IO 16)."""
+def encode_teltonika_packet(
+    fixes: list[Fix],
+    *,
+    event_io: int = 0,
+    io: list[list[tuple[int, int, int]]] | None = None,
+) -> bytes:
+    """A Codec 8 AVL packet with one record per fix.
+
+    By default each record carries what the fix says (IO 239 ignition, 240 motion, 182 hdop,
+    66 power, 16 odometer); ``io`` gives each record's IO elements as (id, size, value) instead.
+    """
     if not 1 <= len(fixes) <= 255:
         raise ValueError("a Codec 8 packet holds 1 to 255 records")
+    if io is None:
+        io = [_default_io(fix) for fix in fixes]
+    if len(io) != len(fixes) or any(size not in (1, 2, 4, 8) for r in io for _, size, _ in r):
+        raise ValueError("one IO list per fix, sizes 1, 2, 4 or 8")
     body = bytes([CODEC_8, len(fixes)])
-    body += b"".join(_encode_record(fix, event_io) for fix in fixes)
+    body += b"".join(
+        _encode_record(fix, event_io, record_io) for fix, record_io in zip(fixes, io, strict=True)
+    )
     body += bytes([len(fixes)])
     return struct.pack(">II", 0, len(body)) + body + struct.pack(">I", crc16_ibm(body))
 

@@ -45,9 +45,6 @@ def test_every_osmand_vector_decodes_to_its_expected_values(vector, check_fix):
         # Deliberate differences from Traccar (see osmand.py): accuracy as sent, and an unknown
         # heading (-1) stays unknown instead of becoming 0.
         skip.append("accuracy")
-        # Traccar stores knots via a rounded factor (1.94384); Kinisi stores km/h exactly
-        # (m/s × 3.6), which the vector's speed_kmh checks.
-        skip.append("speed_knots")
         coords = vector["text"].split('"coords":')[1]
         if '"heading":-1' in coords:
             assert fix.course is None
