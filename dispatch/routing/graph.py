@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -94,6 +95,8 @@ FALLBACK_SPEED_KPH = 30.0
 # EU vehicle categories N2/N3 (Directive 2007/46/EC): "heavy goods vehicle" means a maximum mass
 # above 3.5 tonnes, which is what hgv=no closes a road to.
 HGV_THRESHOLD_T = 3.5
+
+_OSMNX_SETTINGS_LOCK = threading.Lock()
 
 
 class GraphBuildError(Exception):
@@ -230,7 +233,16 @@ def build_nx_graph(source: Path | str, clip: Clip | None = None) -> nx.MultiDiGr
         if n_ways == 0:
             raise GraphBuildError(f"no drivable ways in {source}")
         logger.info("routing.osm_filtered source=%s nodes=%d ways=%d", source.name, n_nodes, n_ways)
-        G = ox.graph_from_xml(xml_path, bidirectional=False, simplify=False, retain_all=True)
+        # OSMnx copies only the way tags listed in its (global) settings onto edges.
+        with _OSMNX_SETTINGS_LOCK:
+            saved = ox.settings.useful_tags_way
+            ox.settings.useful_tags_way = list(WAY_TAGS)
+            try:
+                G = ox.graph_from_xml(
+                    xml_path, bidirectional=False, simplify=False, retain_all=True
+                )
+            finally:
+                ox.settings.useful_tags_way = saved
 
     if clip.bbox is not None:
         south, west, north, east = clip.bbox
@@ -252,12 +264,13 @@ def build_nx_graph(source: Path | str, clip: Clip | None = None) -> nx.MultiDiGr
         G, hwy_speeds=GREEK_URBAN_SPEEDS_KPH, fallback=FALLBACK_SPEED_KPH
     )
     G = ox.routing.add_edge_travel_times(G)
-    # A junction is kept wherever the road class, speed or a limit changes, so every simplified
-    # edge has one speed and one set of limits: a point snapped halfway along it is then reached
-    # in exactly half its time, and a limit closes only the stretch it is signed on.
+    # A node is kept wherever the road class, name, speed or a limit changes, so every simplified
+    # edge has one street name, one speed and one set of limits: a point snapped halfway along it
+    # is then reached in exactly half its time, and a limit closes only the stretch it is signed
+    # on.
     G = ox.simplify_graph(
         G,
-        edge_attrs_differ=["highway", "speed_kph", "maxweight_t", "maxheight_m", "hgv_no"],
+        edge_attrs_differ=["highway", "name", "speed_kph", "maxweight_t", "maxheight_m", "hgv_no"],
         edge_attr_aggs={"length": sum, "travel_time": sum},
     )
     for _u, _v, data in G.edges(data=True):

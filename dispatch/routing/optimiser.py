@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -36,6 +37,7 @@ from typing import Literal
 import numpy as np
 import pyvrp
 from pyvrp.constants import MAX_SIZE, MAX_VALUE
+from pyvrp.exceptions import PenaltyBoundWarning
 
 log = logging.getLogger(__name__)
 
@@ -321,7 +323,7 @@ def _vehicle_problem(v: Vehicle) -> str | None:
 
 
 def _build_fleets(
-    problem: Problem, vehicles: list[Vehicle], dur: np.ndarray, warnings: list[str]
+    problem: Problem, vehicles: list[Vehicle], dur: np.ndarray, notes: list[str]
 ) -> list[_Fleet]:
     depots = {d.id: d for d in problem.depots}
     groups: dict[tuple, list[Vehicle]] = {}
@@ -341,7 +343,7 @@ def _build_fleets(
             reachable = [u for u in problem.unload_sites if dur[u.location, home.location] >= 0]
             if not reachable:
                 for v in members:
-                    warnings.append(f"vehicle {v.id}: no unload site connects to its end depot")
+                    notes.append(f"vehicle {v.id}: no unload site connects to its end depot")
                 continue
             unload = min(reachable, key=lambda u: (dur[u.location, home.location], str(u.id)))
             back = unload.service_time + int(dur[unload.location, home.location])
@@ -349,7 +351,7 @@ def _build_fleets(
         shift_start = max(spec.shift_start, start_tw[0])
         if end_limit < shift_start:
             for v in members:
-                warnings.append(f"vehicle {v.id}: its shift leaves no time to work")
+                notes.append(f"vehicle {v.id}: its shift leaves no time to work")
             continue
         fleets.append(
             _Fleet(
@@ -382,7 +384,6 @@ def _prefilter(
     keep: list[Job] = []
     rejected: list[Unassigned] = []
     allowed: dict[Id, set[int]] = {}
-    sites = problem.unload_sites
     for job in jobs:
         loc = job.location
         candidates = list(range(len(fleets)))
@@ -412,7 +413,7 @@ def _prefilter(
             (
                 Reason.TIME_WINDOW_UNREACHABLE,
                 "no eligible vehicle can reach the job within its time window and its shift",
-                lambda f, job=job: _time_feasible(job, f, dur, sites),
+                lambda f, job=job: _time_feasible(job, f, dur),
             ),
         ]
         for code, detail, test in steps:
@@ -429,15 +430,17 @@ def _prefilter(
     return keep, rejected, allowed
 
 
-def _time_feasible(job: Job, f: _Fleet, dur: np.ndarray, sites: Sequence[UnloadSite]) -> bool:
+def _time_feasible(job: Job, f: _Fleet, dur: np.ndarray) -> bool:
     """Could this fleet serve the job alone: leave at shift start, serve, (unload,) end in time."""
     lo, hi = _tw(job.time_window)
     arrival = f.shift_start + int(dur[f.start_loc, job.location])
     start = max(arrival, lo)
     if start > hi:
         return False
-    done = start + job.service_time
-    return done + _end_leg(f, dur, job.location) <= f.end_limit
+    end = start + job.service_time + _end_leg(f, dur, job.location)
+    if f.unload is not None:
+        end = max(end, _tw(f.unload.time_window)[0])  # waits for the unload site to open
+    return end <= f.end_limit
 
 
 def _price_scale(
@@ -472,7 +475,7 @@ def optimise(problem: Problem, *, seed: int = 0, max_iterations: int | None = No
     began = time.perf_counter()
     dur, dist = _check_structure(problem)
     n = dur.shape[0]
-    warnings: list[str] = []
+    notes: list[str] = []
 
     unassigned: list[Unassigned] = []
     jobs: list[Job] = []
@@ -488,7 +491,7 @@ def optimise(problem: Problem, *, seed: int = 0, max_iterations: int | None = No
     for v in problem.vehicles:
         why = _vehicle_problem(v)
         if why:
-            warnings.append(f"vehicle {v.id}: {why}")
+            notes.append(f"vehicle {v.id}: {why}")
             log.warning("optimiser.vehicle_invalid vehicle=%s detail=%s", v.id, why)
         else:
             vehicles.append(v)
@@ -496,7 +499,7 @@ def optimise(problem: Problem, *, seed: int = 0, max_iterations: int | None = No
         if site.service_time < 0:
             raise ProblemError(f"unload site {site.id}: negative service time")
 
-    fleets = _build_fleets(problem, vehicles, dur, warnings)
+    fleets = _build_fleets(problem, vehicles, dur, notes)
     jobs, rejected, allowed = _prefilter(problem, jobs, fleets, dur, dist)
     unassigned.extend(rejected)
 
@@ -530,7 +533,7 @@ def optimise(problem: Problem, *, seed: int = 0, max_iterations: int | None = No
         cost=sum(_route_cost(problem, r, vehicles) for r in routes),
         iterations=iterations,
         runtime=runtime,
-        warnings=tuple(warnings),
+        warnings=tuple(notes),
     )
     log.info(
         "optimiser.planned jobs=%d vehicles=%d routes=%d unassigned=%d distance=%d "
@@ -740,7 +743,7 @@ def _solve(
 
     # First, every job required: the plain VRP, where PyVRP is at its strongest.
     stop = _Stop(budget(), max_iterations, _GIVE_UP)
-    result = pyvrp.solve(model.data, stop, seed=seed, collect_stats=False, display=False)
+    result = _run(model.data, stop, seed)
     iterations, runtime = result.num_iterations, result.runtime
     planned = _extract(problem, model, result.best, dur, dist)
     if not result.best.is_feasible() or planned.repaired:
@@ -767,19 +770,16 @@ def _solve(
             ]
         )
         left = None if max_iterations is None else max(1, max_iterations - iterations)
-        warm = planned.as_solution(optional, model)
-        second = pyvrp.solve(
-            optional,
-            _Stop(budget(), left, None),
-            seed=seed,
-            collect_stats=False,
-            display=False,
-            initial_solution=warm,
-        )
-        iterations += second.num_iterations
-        runtime += second.runtime
-        model.data = optional
-        planned = _extract(problem, model, second.best, dur, dist)
+        try:
+            warm = planned.as_solution(optional, model)
+            second = _run(optional, _Stop(budget(), left, None), seed, warm)
+        except Exception as exc:  # noqa: BLE001 - keep the repaired plan rather than nothing
+            log.exception("optimiser.second_phase_failed error=%s", exc)
+        else:
+            iterations += second.num_iterations
+            runtime += second.runtime
+            model.data = optional
+            planned = _extract(problem, model, second.best, dur, dist)
 
     dropped = [
         Unassigned(
@@ -794,6 +794,18 @@ def _solve(
     for u in dropped:
         log.info("optimiser.job_unplanned job=%s reason=%s", u.job_id, u.reason)
     return planned.routes, dropped, iterations, runtime
+
+
+def _run(
+    data: pyvrp.ProblemData, stop: _Stop, seed: int, warm: pyvrp.Solution | None = None
+) -> pyvrp.Result:
+    with warnings.catch_warnings():
+        # PyVRP warns when its penalties max out, i.e. when the jobs do not all fit; that is a
+        # normal outcome here, handled by the second phase and reported per job.
+        warnings.simplefilter("ignore", PenaltyBoundWarning)
+        return pyvrp.solve(
+            data, stop, seed=seed, collect_stats=False, display=False, initial_solution=warm
+        )
 
 
 @dataclass
@@ -992,18 +1004,26 @@ def _schedule_repaired(
     whether any job was dropped; None when no job is left."""
     jobs_before = sum(1 for item in seq if isinstance(item, Job))
     seq = _tidy(seq, f)
+    first_problem = None
     while any(isinstance(item, Job) for item in seq):
         route, problems, culprit = _simulate(problem, f, vehicle_id, seq, departure, dur, dist)
         if not problems:
-            kept = sum(1 for item in seq if isinstance(item, Job))
-            return route, seq, kept < jobs_before
-        log.warning("optimiser.route_repaired vehicle=%s problem=%s", vehicle_id, problems[0])
+            break
+        first_problem = first_problem or problems[0]
         if culprit is None:
             departure = max(departure, f.shift_start)
             continue
         del seq[culprit]
         seq = _tidy(seq, f)
-    return None
+    kept = sum(1 for item in seq if isinstance(item, Job))
+    if first_problem:
+        log.info(
+            "optimiser.route_repaired vehicle=%s dropped=%d first_problem=%r",
+            vehicle_id,
+            jobs_before - kept,
+            first_problem,
+        )
+    return (route, seq, kept < jobs_before) if kept else None
 
 
 def _tidy(seq: list[Job | UnloadSite], f: _Fleet) -> list[Job | UnloadSite]:

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 EARTH_RADIUS_M = 6_371_008.8
 DEFAULT_MAX_SNAP_M = 500.0
+AT_JUNCTION_M = 0.01
 
 
 class Metric(StrEnum):
@@ -135,6 +136,30 @@ class Matrix:
     origins: tuple[Snap, ...]
     destinations: tuple[Snap, ...]
     metric: Metric
+
+
+@dataclass(frozen=True)
+class _Link:
+    """How a snapped point joins a junction: over the stretch of ``edge`` between fractions
+    ``start`` and ``end`` (edge -1: the point is at the junction itself)."""
+
+    node: int
+    cost: float
+    edge: int
+    start: float = 0.0
+    end: float = 0.0
+
+    def rest(self, weight: np.ndarray) -> float:
+        """The share of this edge's ``weight`` that the link covers."""
+        return 0.0 if self.edge < 0 else (self.end - self.start) * float(weight[self.edge])
+
+
+def _cheapest_per_node(links: list[_Link]) -> list[_Link]:
+    best: dict[int, _Link] = {}
+    for link in links:
+        if link.node not in best or link.cost < best[link.node].cost:
+            best[link.node] = link
+    return list(best.values())
 
 
 # --- node-to-node engines ---------------------------------------------------------------------
@@ -433,31 +458,46 @@ class Router:
 
     # -- how a snapped point joins the graph --
 
-    def _exits(
-        self, snap: Snap, prof: _Profile, weight: np.ndarray
-    ) -> list[tuple[int, float, int]]:
-        """(node, cost to reach it from the point, edge used) for leaving the point."""
-        out = []
-        e, f = snap.edge, snap.fraction
-        if prof.open_mask[e]:
-            out.append((int(self.net.dst[e]), (1.0 - f) * weight[e], e))
-        t = int(self._twin[e])
-        if t >= 0 and prof.open_mask[t]:
-            out.append((int(self.net.dst[t]), f * weight[t], t))
-        return out
+    def _at_end(self, edge: int, fraction: float) -> tuple[bool, bool]:
+        """Whether a point at ``fraction`` along ``edge`` is at its start / end junction.
 
-    def _entries(
-        self, snap: Snap, prof: _Profile, weight: np.ndarray
-    ) -> list[tuple[int, float, int]]:
-        """(node, cost from it to the point, edge used) for arriving at the point."""
-        out = []
-        e, f = snap.edge, snap.fraction
+        A point given at a junction's own coordinates lands a hair's breadth from it after
+        projection; on a one-way street it must still be able to leave from that junction.
+        """
+        length = self._cum[self.net.geom_offsets[edge + 1] - 1]
+        return fraction * length <= AT_JUNCTION_M, (1.0 - fraction) * length <= AT_JUNCTION_M
+
+    def _exits(self, snap: Snap, prof: _Profile, weight: np.ndarray) -> list[_Link]:
+        """The ways to leave a snapped point, at most one per junction reached."""
+        net, e, f = self.net, snap.edge, snap.fraction
+        out: list[_Link] = []
         if prof.open_mask[e]:
-            out.append((int(self.net.src[e]), f * weight[e], e))
+            out.append(_Link(int(net.dst[e]), (1.0 - f) * weight[e], e, f, 1.0))
         t = int(self._twin[e])
         if t >= 0 and prof.open_mask[t]:
-            out.append((int(self.net.src[t]), (1.0 - f) * weight[t], t))
-        return out
+            out.append(_Link(int(net.dst[t]), f * weight[t], t, 1.0 - f, 1.0))
+        at_start, at_end = self._at_end(e, f)
+        if at_start:
+            out.append(_Link(int(net.src[e]), 0.0, -1))
+        if at_end:
+            out.append(_Link(int(net.dst[e]), 0.0, -1))
+        return _cheapest_per_node(out)
+
+    def _entries(self, snap: Snap, prof: _Profile, weight: np.ndarray) -> list[_Link]:
+        """The ways to arrive at a snapped point, at most one per junction left from."""
+        net, e, f = self.net, snap.edge, snap.fraction
+        out: list[_Link] = []
+        if prof.open_mask[e]:
+            out.append(_Link(int(net.src[e]), f * weight[e], e, 0.0, f))
+        t = int(self._twin[e])
+        if t >= 0 and prof.open_mask[t]:
+            out.append(_Link(int(net.src[t]), (1.0 - f) * weight[t], t, 0.0, 1.0 - f))
+        at_start, at_end = self._at_end(e, f)
+        if at_start:
+            out.append(_Link(int(net.src[e]), 0.0, -1))
+        if at_end:
+            out.append(_Link(int(net.dst[e]), 0.0, -1))
+        return _cheapest_per_node(out)
 
     def _direct(
         self, a: Snap, b: Snap, prof: _Profile, weight: np.ndarray
@@ -537,16 +577,15 @@ class Router:
         direct = self._direct(a, b, prof, weight)
         best_cost, best = direct[0], None
         if exits and entries:
-            src = np.array([x[0] for x in exits])
-            dst = np.array([x[0] for x in entries])
-            table = engine.table(np.unique(src), np.unique(dst))
-            us, ud = np.unique(src), np.unique(dst)
-            for xn, xc, xe in exits:
-                for yn, yc, ye in entries:
-                    d = table[np.searchsorted(us, xn), np.searchsorted(ud, yn)]
-                    cost = xc + d + yc
+            us = np.unique([x.node for x in exits])
+            ud = np.unique([y.node for y in entries])
+            table = engine.table(us, ud)
+            for x in exits:
+                for y in entries:
+                    d = table[np.searchsorted(us, x.node), np.searchsorted(ud, y.node)]
+                    cost = x.cost + d + y.cost
                     if cost < best_cost:
-                        best_cost, best = cost, (xn, xe, yn, ye)
+                        best_cost, best = cost, (x, y)
         if not math.isfinite(best_cost):
             return None
         if best is None:  # straight along the shared road
@@ -558,21 +597,23 @@ class Router:
                 self._partial(net.time_ms, e, fa, fb),
                 self._partial(net.length_mm, e, fa, fb),
             )
-        xn, xe, yn, ye = best
-        path = engine.path_edges(xn, yn)
+        x, y = best
+        path = engine.path_edges(x.node, y.node)
         if path is None:
             return None
-        fa = a.fraction if xe == a.edge else 1.0 - a.fraction
-        fb = b.fraction if ye == b.edge else 1.0 - b.fraction
-        parts = [self._cut(xe, fa, 1.0)]
+        parts = [self._cut(x.edge, x.start, x.end) if x.edge >= 0 else self._node_xy(x.node)]
         parts.extend(net.edge_coords(int(e)) for e in path)
-        parts.append(self._cut(ye, 0.0, fb))
+        parts.append(self._cut(y.edge, y.start, y.end) if y.edge >= 0 else self._node_xy(y.node))
         coords = _join(parts)
-        dur = self._partial(net.time_ms, xe, fa, 1.0) + float(net.time_ms[path].sum())
-        dur += self._partial(net.time_ms, ye, 0.0, fb)
-        length = self._partial(net.length_mm, xe, fa, 1.0) + float(net.length_mm[path].sum())
-        length += self._partial(net.length_mm, ye, 0.0, fb)
-        return coords, [xe, *path.tolist(), ye], dur, length
+        dur = float(net.time_ms[path].sum()) + x.rest(net.time_ms) + y.rest(net.time_ms)
+        length = float(net.length_mm[path].sum()) + x.rest(net.length_mm) + y.rest(net.length_mm)
+        edges = (
+            ([x.edge] if x.edge >= 0 else []) + path.tolist() + ([y.edge] if y.edge >= 0 else [])
+        )
+        return coords, edges, dur, length
+
+    def _node_xy(self, node: int) -> np.ndarray:
+        return np.array([[self.net.lon[node], self.net.lat[node]]])
 
     @staticmethod
     def _partial(weight: np.ndarray, edge: int, a: float, b: float) -> float:
@@ -630,16 +671,14 @@ class Router:
         y_node = np.full((n_d, 2), -1, dtype=np.int64)
         y_cost = np.full((n_d, 2), np.inf)
         y_other = np.zeros((n_d, 2))
-        for i, s in enumerate(o_snaps):
-            if s.ok:
-                for k, (node, cost, e) in enumerate(self._exits(s, prof, primary)):
-                    f = s.fraction if e == s.edge else 1.0 - s.fraction
-                    x_node[i, k], x_cost[i, k], x_other[i, k] = node, cost, (1.0 - f) * other[e]
-        for j, s in enumerate(d_snaps):
-            if s.ok:
-                for k, (node, cost, e) in enumerate(self._entries(s, prof, primary)):
-                    f = s.fraction if e == s.edge else 1.0 - s.fraction
-                    y_node[j, k], y_cost[j, k], y_other[j, k] = node, cost, f * other[e]
+        for i, snap in enumerate(o_snaps):
+            if snap.ok:
+                for k, x in enumerate(self._exits(snap, prof, primary)):
+                    x_node[i, k], x_cost[i, k], x_other[i, k] = x.node, x.cost, x.rest(other)
+        for j, snap in enumerate(d_snaps):
+            if snap.ok:
+                for k, y in enumerate(self._entries(snap, prof, primary)):
+                    y_node[j, k], y_cost[j, k], y_other[j, k] = y.node, y.cost, y.rest(other)
         src = np.unique(x_node[x_node >= 0])
         dst = np.unique(y_node[y_node >= 0])
         engine = self._engine(prof, metric)
@@ -714,6 +753,33 @@ class Router:
             acc, flat = acc_new, flat_new
         acc = acc.reshape(len(src), n)
         return dist[:, dst], acc[:, dst]
+
+    def node_table(
+        self,
+        sources: Sequence[int] | np.ndarray,
+        targets: Sequence[int] | np.ndarray,
+        *,
+        metric: Metric | str = Metric.TIME,
+        vehicle: Vehicle | None = None,
+    ) -> np.ndarray:
+        """Junction-to-junction costs (node indices in, ms or mm out; inf when unreachable)."""
+        engine = self._engine(self._profile(vehicle), Metric(metric))
+        src = np.asarray(sources, dtype=np.int64)
+        dst = np.asarray(targets, dtype=np.int64)
+        us, inv = np.unique(src, return_inverse=True)
+        return engine.table(us, dst)[inv]
+
+    def node_path(
+        self,
+        source: int,
+        target: int,
+        *,
+        metric: Metric | str = Metric.TIME,
+        vehicle: Vehicle | None = None,
+    ) -> np.ndarray | None:
+        """Edge ids of the best junction-to-junction path, or None when there is none."""
+        engine = self._engine(self._profile(vehicle), Metric(metric))
+        return engine.path_edges(int(source), int(target))
 
     def durations_from(
         self,
