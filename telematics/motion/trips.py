@@ -1,0 +1,704 @@
+"""Trip and stop detection: a state machine over one device's time-ordered samples.
+
+The vehicle is either *stopped* (parked somewhere, with an anchor position) or *moving* (in a
+trip). Decisions are made from positions first and speeds second, so GPS noise while parked
+cannot make a trip:
+
+* **Departure.** While stopped, a sample counts as *away* when it lies farther than
+  ``stop_radius_m`` from the stop's anchor (the mean of the parked fixes). A departure needs two
+  away samples, or one away sample that also reports moving speed; a single stray fix is
+  ignored. With ignition wiring, fixes with the ignition off never depart. The trip starts at the
+  last *still* sample (parked, slow, near the anchor) before the departure.
+* **Stop.** While moving, the detector follows the current *stationary run*: consecutive samples
+  within ``stop_radius_m`` of the run's first sample, tolerating one stray fix. When a run has
+  lasted ``min_stop_duration_s``, the trip ends at the run's first sample and a stop begins there.
+* **Validity.** A trip becomes real once it has covered ``min_trip_distance_m`` over at least
+  ``min_trip_duration_s`` with some samples at moving speed. Until then it is tentative: if the
+  vehicle settles again first (a parking manoeuvre, a wandering receiver in a garage), the
+  excursion is folded back into the stop it came from.
+* **Gaps.** When no fix arrives for more than ``max_gap_s`` the trip ends at the last fix before
+  the gap. If the vehicle is found where it was, it was parked all along and the stop goes on;
+  if it is found elsewhere, the route is unknown: no trip and no distance are invented, the stop
+  before the gap ends at its last fix and a new stop begins at the first fix after it.
+
+Trips and stops are emitted when they close, each with ``emitted_at`` = the time of the sample
+whose processing closed it. That is what makes rebuilding exact (see ``pipeline.py``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from telematics.motion.geodesy import haversine_m, local_xy, simplify_indices
+from telematics.motion.localdays import LocalDays
+from telematics.motion.odometer import GpsDistance, OdometerConfig
+from telematics.motion.records import Sample, from_epoch
+
+__all__ = [
+    "DayPart",
+    "Stop",
+    "Trip",
+    "TripConfig",
+    "TripDetector",
+    "SampleStatus",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class TripConfig:
+    min_trip_distance_m: float = 200.0
+    min_trip_duration_s: float = 60.0
+    # Shorter halts (traffic lights, a queue, a bin being emptied) stay inside the trip.
+    min_stop_duration_s: float = 180.0
+    max_gap_s: float = 900.0
+    use_ignition: bool = True
+    move_speed_kmh: float = 5.0
+    # Parked receivers wander 5-20 m, more under trees or between buildings.
+    stop_radius_m: float = 50.0
+    # Samples at moving speed a trip needs to be real (wandering fixes report ~0 km/h Doppler).
+    min_moving_samples: int = 2
+    track_tolerance_m: float = 5.0
+    timezone: str = "Europe/Athens"
+
+
+class SampleStatus:
+    """What the detector made of one sample, for the event rules that depend on it."""
+
+    PARKED = 0  # stopped, at the stop's anchor
+    PARKED_PENDING = 1  # stopped, but this fix is away or moving: maybe a departure
+    MOVING = 2  # in a trip
+    HALTED = 3  # in a trip, stationary (traffic light, queue, maybe the start of a stop)
+
+
+@dataclass(frozen=True, slots=True)
+class DayPart:
+    """The share of a trip that falls on one local day."""
+
+    day: date
+    start_time: datetime
+    end_time: datetime
+    distance_m: float
+    moving_s: float
+    idle_s: float
+    max_speed_kmh: float
+
+
+@dataclass(frozen=True, slots=True)
+class Trip:
+    start_time: datetime
+    end_time: datetime
+    start_lat: float
+    start_lon: float
+    end_lat: float
+    end_lon: float
+    distance_m: float
+    gps_distance_m: float
+    distance_source: str  # "gps" or "device"
+    odometer_start: float | None
+    odometer_end: float | None
+    duration_s: float
+    moving_s: float
+    idle_s: float
+    max_speed_kmh: float
+    avg_speed_kmh: float  # distance over duration
+    driver_tags: tuple[str, ...]
+    # Simplified track: (POSIX seconds, latitude, longitude).
+    track: tuple[tuple[float, float, float], ...]
+    day_parts: tuple[DayPart, ...]
+    emitted_at: datetime
+    closed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    start_time: datetime
+    end_time: datetime
+    latitude: float
+    longitude: float
+    duration_s: float
+    day_parts: tuple[tuple[date, float], ...]  # (local date, seconds)
+    emitted_at: datetime
+    closed: bool = True
+
+
+class _TripAcc:
+    """A trip being built."""
+
+    __slots__ = (
+        "start",
+        "last",
+        "distance",
+        "moving_s",
+        "idle_s",
+        "max_speed",
+        "moving_count",
+        "valid",
+        "points",
+        "drivers",
+        "odo_start",
+        "odo_end",
+        "days",
+    )
+
+    def __init__(self, start: Sample) -> None:
+        self.start = start
+        self.last = start
+        self.distance = 0.0
+        self.moving_s = 0.0
+        self.idle_s = 0.0
+        self.max_speed = start.speed or 0.0
+        self.moving_count = 0
+        self.valid = False
+        self.points: list[list[float]] = [[start.t, start.lat, start.lon]]
+        self.drivers: list[str] = [start.driver] if start.driver else []
+        self.odo_start = start.odometer
+        self.odo_end = start.odometer
+        # local date ordinal -> [distance, moving_s, idle_s, max_speed, first_t, last_t]
+        self.days: dict[int, list[float]] = {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start.to_list(),
+            "last": self.last.to_list(),
+            "distance": self.distance,
+            "moving_s": self.moving_s,
+            "idle_s": self.idle_s,
+            "max_speed": self.max_speed,
+            "moving_count": self.moving_count,
+            "valid": self.valid,
+            "points": self.points,
+            "drivers": self.drivers,
+            "odo_start": self.odo_start,
+            "odo_end": self.odo_end,
+            "days": [[k, *v] for k, v in self.days.items()],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> _TripAcc:
+        self = cls(Sample.from_list(data["start"]))
+        self.last = Sample.from_list(data["last"])
+        self.distance = data["distance"]
+        self.moving_s = data["moving_s"]
+        self.idle_s = data["idle_s"]
+        self.max_speed = data["max_speed"]
+        self.moving_count = data["moving_count"]
+        self.valid = data["valid"]
+        self.points = [list(p) for p in data["points"]]
+        self.drivers = list(data["drivers"])
+        self.odo_start = data["odo_start"]
+        self.odo_end = data["odo_end"]
+        self.days = {int(row[0]): list(row[1:]) for row in data["days"]}
+        return self
+
+
+class _StopAcc:
+    """An open stop: where and since when the vehicle is parked."""
+
+    __slots__ = ("start", "ref_lat", "ref_lon", "sum_lat", "sum_lon", "n")
+
+    def __init__(self, start: Sample) -> None:
+        self.start = start
+        # Where the vehicle came to rest: a fixed point for geofence tests while parked.
+        self.ref_lat = start.lat
+        self.ref_lon = start.lon
+        self.sum_lat = 0.0
+        self.sum_lon = 0.0
+        self.n = 0
+
+    def add(self, s: Sample) -> None:
+        self.sum_lat += s.lat
+        self.sum_lon += s.lon
+        self.n += 1
+
+    def reset_anchor(self, samples: list[Sample]) -> None:
+        self.sum_lat = self.sum_lon = 0.0
+        self.n = 0
+        if samples:
+            self.ref_lat, self.ref_lon = samples[0].lat, samples[0].lon
+        for s in samples:
+            self.add(s)
+
+    def anchor(self) -> tuple[float, float]:
+        if self.n == 0:
+            return self.start.lat, self.start.lon
+        return self.sum_lat / self.n, self.sum_lon / self.n
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": self.start.to_list(),
+            "ref": [self.ref_lat, self.ref_lon],
+            "sum": [self.sum_lat, self.sum_lon, self.n],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> _StopAcc:
+        self = cls(Sample.from_list(data["start"]))
+        self.ref_lat, self.ref_lon = data["ref"]
+        self.sum_lat, self.sum_lon, self.n = data["sum"][0], data["sum"][1], int(data["sum"][2])
+        return self
+
+
+# Simplify a long trip's buffered track in place beyond this many points, so a trip's state
+# (which travels in checkpoints) stays small however long the trip.
+_TRACK_CHUNK = 400
+
+
+class TripDetector:
+    """Feed samples in strictly increasing time with :meth:`step`; collect :attr:`emitted`."""
+
+    def __init__(
+        self,
+        config: TripConfig | None = None,
+        odometer: OdometerConfig | None = None,
+    ) -> None:
+        self.config = config or TripConfig()
+        self.odo_config = odometer or OdometerConfig()
+        self.days = LocalDays(self.config.timezone)
+        self.dist = GpsDistance(self.odo_config)
+        self.emitted: list[Trip | Stop] = []
+        self.stop_confirmed = False  # set when the last step confirmed a stop (checkpoint hint)
+        self.last: Sample | None = None
+        self.moving_mode = False
+        # stopped mode
+        self.stop: _StopAcc | None = None
+        self.still: Sample | None = None
+        self.pending: list[tuple[Sample, bool, bool]] = []  # (sample, moving, away)
+        # moving mode
+        self.trip: _TripAcc | None = None
+        self.prev_stop: _StopAcc | None = None  # stop the (tentative) trip came from
+        self.run: list[Sample] = []
+        self.outlier: Sample | None = None
+        self._now = 0.0
+
+    # ----------------------------------------------------------------------------------------
+    # classification
+
+    def _moving(self, s: Sample) -> bool:
+        config = self.config
+        if config.use_ignition and s.ignition is False:
+            return False
+        if s.speed is not None:
+            return s.speed >= config.move_speed_kmh
+        last = self.last
+        if last is None:
+            return False
+        dt = s.t - last.t
+        if dt <= 0.0 or dt > config.max_gap_s:
+            return False
+        d = haversine_m(last.lat, last.lon, s.lat, s.lon)
+        return d >= self.odo_config.jitter_radius_m and d / dt * 3.6 >= config.move_speed_kmh
+
+    # ----------------------------------------------------------------------------------------
+    # main entry
+
+    def step(self, s: Sample) -> int:
+        """Process the next sample; returns its :class:`SampleStatus`."""
+        self._now = s.t
+        self.stop_confirmed = False
+        last = self.last
+        if last is not None and s.t - last.t > self.config.max_gap_s:
+            status = self._gap(s)
+        elif self.stop is None and self.trip is None:
+            self._open_stop(s)
+            status = SampleStatus.PARKED
+        elif self.moving_mode:
+            status = self._moving_step(s)
+        else:
+            status = self._stopped_step(s)
+        self.last = s
+        return status
+
+    # ----------------------------------------------------------------------------------------
+    # stopped
+
+    def _open_stop(self, s: Sample, members: list[Sample] | None = None) -> None:
+        self.stop = _StopAcc(s)
+        if members:
+            self.stop.reset_anchor(members)
+        else:
+            self.stop.add(s)
+        self.still = members[-1] if members else s
+        self.pending = []
+        self.moving_mode = False
+
+    def _stopped_step(self, s: Sample) -> int:
+        config = self.config
+        stop = self.stop
+        assert stop is not None
+        moving = self._moving(s)
+        alat, alon = stop.anchor()
+        away = haversine_m(alat, alon, s.lat, s.lon) > config.stop_radius_m
+        if not away and not moving:
+            self.still = s
+            self.pending = []
+            stop.add(s)
+            return SampleStatus.PARKED
+        if away and config.use_ignition and s.ignition is False:
+            # Key out, yet the fix is elsewhere: the receiver wanders, the vehicle does not.
+            return SampleStatus.PARKED
+        self.pending.append((s, moving, away))
+        if away and (moving or sum(1 for p in self.pending if p[2]) >= 2):
+            self._depart()
+            return SampleStatus.MOVING
+        return SampleStatus.PARKED_PENDING
+
+    def _depart(self) -> None:
+        stop = self.stop
+        assert stop is not None
+        start = self.still or stop.start
+        self.prev_stop = stop
+        self.stop = None
+        self.trip = _TripAcc(start)
+        self.dist.reset(start)
+        self.moving_mode = True
+        self.run = []
+        self.outlier = None
+        pending = self.pending
+        self.pending = []
+        for p, moving, _away in pending:
+            self._commit(p, moving)
+
+    # ----------------------------------------------------------------------------------------
+    # moving
+
+    def _moving_step(self, s: Sample) -> int:
+        moving = self._moving(s)
+        run = self.run
+        if not run:
+            if moving:
+                self._commit(s, True)
+                return SampleStatus.MOVING
+            self.run = [s]
+            return SampleStatus.HALTED
+        r0 = run[0]
+        near = haversine_m(r0.lat, r0.lon, s.lat, s.lon) <= self.config.stop_radius_m
+        if near:
+            # One stray fix between two near ones is noise: it never reaches the trip.
+            self.outlier = None
+            run.append(s)
+            if s.t - r0.t >= self.config.min_stop_duration_s:
+                self._confirm_stop()
+                return SampleStatus.PARKED
+            return SampleStatus.HALTED
+        if not moving and self.outlier is None:
+            self.outlier = s
+            return SampleStatus.HALTED
+        # The run is over: the vehicle drove on. Everything held back belongs to the trip.
+        outlier = self.outlier
+        self._fold_run()
+        if outlier is not None:
+            self._moving_step(outlier)
+        return self._moving_step(s)
+
+    def _fold_run(self) -> None:
+        run = self.run
+        self.run = []
+        self.outlier = None
+        for r in run:
+            self._commit(r, self._moving_committed(r))
+
+    def _moving_committed(self, r: Sample) -> bool:
+        config = self.config
+        if config.use_ignition and r.ignition is False:
+            return False
+        return r.speed is not None and r.speed >= config.move_speed_kmh
+
+    def _commit(self, s: Sample, moving: bool) -> None:
+        trip = self.trip
+        assert trip is not None
+        prev = trip.last
+        dt = s.t - prev.t
+        if dt <= 0.0:
+            return
+        dd = self.dist.advance(s, moving)
+        is_moving = moving or dd >= self.odo_config.jitter_radius_m
+        trip.distance += dd
+        if is_moving:
+            trip.moving_s += dt
+        else:
+            trip.idle_s += dt
+        speed = s.speed
+        if speed is None:
+            speed = dd / dt * 3.6 if dd > 0.0 else 0.0
+        if speed > trip.max_speed:
+            trip.max_speed = speed
+        if moving:
+            trip.moving_count += 1
+        day, _start, end = self.days.day_of(prev.t)
+        if s.t <= end:
+            self._add_day(trip, day.toordinal(), prev.t, s.t, dd, dt, is_moving, speed)
+        else:
+            for pday, p0, p1 in self.days.split(prev.t, s.t):
+                share = (p1 - p0) / dt
+                self._add_day(trip, pday.toordinal(), p0, p1, dd * share, p1 - p0, is_moving, speed)
+        trip.points.append([s.t, s.lat, s.lon])
+        if len(trip.points) > _TRACK_CHUNK:
+            trip.points = self._simplified(trip.points[:-1]) + [trip.points[-1]]
+        if s.driver and s.driver not in trip.drivers:
+            trip.drivers.append(s.driver)
+        if s.odometer is not None:
+            if trip.odo_start is None:
+                trip.odo_start = s.odometer
+            trip.odo_end = s.odometer
+        trip.last = s
+        if (
+            not trip.valid
+            and trip.distance >= self.config.min_trip_distance_m
+            and s.t - trip.start.t >= self.config.min_trip_duration_s
+            and trip.moving_count >= self.config.min_moving_samples
+        ):
+            trip.valid = True
+            prev_stop = self.prev_stop
+            self.prev_stop = None
+            if prev_stop is not None:
+                self._emit_stop(prev_stop, trip.start.t)
+
+    @staticmethod
+    def _add_day(
+        trip: _TripAcc,
+        key: int,
+        t0: float,
+        t1: float,
+        distance: float,
+        seconds: float,
+        moving: bool,
+        speed: float,
+    ) -> None:
+        row = trip.days.get(key)
+        if row is None:
+            row = trip.days[key] = [0.0, 0.0, 0.0, 0.0, t0, t1]
+        row[0] += distance
+        if moving:
+            row[1] += seconds
+        else:
+            row[2] += seconds
+        if speed > row[3]:
+            row[3] = speed
+        row[5] = t1
+
+    def _confirm_stop(self) -> None:
+        run = self.run
+        end = run[0]
+        self.run = []
+        self.outlier = None
+        self._commit(end, False)
+        self._end_trip(end, run)
+
+    def _end_trip(self, end: Sample, stop_members: list[Sample]) -> None:
+        """Close the trip at ``end``; the vehicle is parked there from then on."""
+        trip = self.trip
+        assert trip is not None
+        self.trip = None
+        self.moving_mode = False
+        self.stop_confirmed = True
+        self.run = []
+        self.outlier = None
+        if trip.valid:
+            self._emit_trip(trip)
+            self._open_stop(end, stop_members)
+        else:
+            # Never a trip: the stop it came from goes on, now anchored where the vehicle is.
+            stop = self.prev_stop
+            self.prev_stop = None
+            if stop is None:
+                self._open_stop(end, stop_members)
+            else:
+                self.stop = stop
+                stop.reset_anchor(stop_members or [end])
+                self.still = (stop_members or [end])[-1]
+                self.pending = []
+
+    # ----------------------------------------------------------------------------------------
+    # gaps
+
+    def _gap(self, s: Sample) -> int:
+        if self.moving_mode:
+            run = self.run
+            if run:
+                end = run[0]
+                self.run = []
+                self._commit(end, False)
+                members = run
+            else:
+                trip = self.trip
+                assert trip is not None
+                end = trip.last
+                members = [end]
+            self._end_trip(end, members)
+        stop = self.stop
+        assert stop is not None
+        self.pending = []
+        alat, alon = stop.anchor()
+        if haversine_m(alat, alon, s.lat, s.lon) <= self.config.stop_radius_m:
+            # Found where it was left: parked through the silence (trackers sleep when parked).
+            return self._stopped_step(s)
+        last = self.last
+        assert last is not None
+        if last.t > stop.start.t:
+            self._emit_stop(stop, last.t)
+        self._open_stop(s)
+        return SampleStatus.PARKED
+
+    # ----------------------------------------------------------------------------------------
+    # outputs
+
+    def _simplified(self, points: list[list[float]]) -> list[list[float]]:
+        if len(points) <= 2:
+            return points
+        lat0, lon0 = points[0][1], points[0][2]
+        xs: list[float] = []
+        ys: list[float] = []
+        for p in points:
+            x, y = local_xy(p[1], p[2], lat0, lon0)
+            xs.append(x)
+            ys.append(y)
+        return [points[i] for i in simplify_indices(xs, ys, self.config.track_tolerance_m)]
+
+    def _build_trip(self, trip: _TripAcc, end: Sample, closed: bool) -> Trip:
+        duration = end.t - trip.start.t
+        gps = trip.distance
+        distance = gps
+        source = "gps"
+        odo = self.odo_config
+        if (
+            odo.prefer_device_odometer
+            and trip.odo_start is not None
+            and trip.odo_end is not None
+            and trip.odo_end >= trip.odo_start
+        ):
+            device = trip.odo_end - trip.odo_start
+            reference = max(gps, self.config.min_trip_distance_m)
+            if abs(device - gps) <= odo.device_odometer_tolerance * reference:
+                distance = device
+                source = "device"
+        scale = distance / gps if gps > 0 else 0.0
+        parts = tuple(
+            DayPart(
+                day=date.fromordinal(key),
+                start_time=from_epoch(row[4]),
+                end_time=from_epoch(row[5]),
+                distance_m=row[0] * scale,
+                moving_s=row[1],
+                idle_s=row[2],
+                max_speed_kmh=row[3],
+            )
+            for key, row in sorted(trip.days.items())
+        )
+        track = tuple((p[0], p[1], p[2]) for p in self._simplified(trip.points))
+        return Trip(
+            start_time=from_epoch(trip.start.t),
+            end_time=from_epoch(end.t),
+            start_lat=trip.start.lat,
+            start_lon=trip.start.lon,
+            end_lat=end.lat,
+            end_lon=end.lon,
+            distance_m=distance,
+            gps_distance_m=gps,
+            distance_source=source,
+            odometer_start=trip.odo_start,
+            odometer_end=trip.odo_end,
+            duration_s=duration,
+            moving_s=trip.moving_s,
+            idle_s=trip.idle_s,
+            max_speed_kmh=trip.max_speed,
+            avg_speed_kmh=distance / duration * 3.6 if duration > 0 else 0.0,
+            driver_tags=tuple(trip.drivers),
+            track=track,
+            day_parts=parts,
+            emitted_at=from_epoch(self._now),
+            closed=closed,
+        )
+
+    def _emit_trip(self, trip: _TripAcc) -> None:
+        self.emitted.append(self._build_trip(trip, trip.last, True))
+
+    def _build_stop(self, stop: _StopAcc, end_t: float, closed: bool) -> Stop:
+        lat, lon = stop.anchor()
+        parts = tuple(
+            (day, p1 - p0) for day, p0, p1 in self.days.split(stop.start.t, end_t) if p1 > p0
+        )
+        return Stop(
+            start_time=from_epoch(stop.start.t),
+            end_time=from_epoch(end_t),
+            latitude=lat,
+            longitude=lon,
+            duration_s=end_t - stop.start.t,
+            day_parts=parts,
+            emitted_at=from_epoch(self._now),
+            closed=closed,
+        )
+
+    def _emit_stop(self, stop: _StopAcc, end_t: float) -> None:
+        if end_t > stop.start.t:
+            self.emitted.append(self._build_stop(stop, end_t, True))
+
+    def provisional(self) -> list[Trip | Stop]:
+        """The trip or stop still open after the last sample (replaced on the next call)."""
+        last = self.last
+        if last is None:
+            return []
+        if self.moving_mode:
+            trip = self.trip
+            assert trip is not None
+            if trip.valid:
+                end = self.run[0] if self.run else trip.last
+                return [self._build_trip(trip, end, False)]
+            if self.prev_stop is not None:
+                return [self._build_stop(self.prev_stop, last.t, False)]
+            return []
+        if self.stop is not None:
+            return [self._build_stop(self.stop, last.t, False)]
+        return []
+
+    def open_since(self) -> float | None:
+        """Start of the earliest trip or stop not yet emitted as closed."""
+        if self.moving_mode:
+            if self.prev_stop is not None:
+                return self.prev_stop.start.t
+            return self.trip.start.t if self.trip else None
+        return self.stop.start.t if self.stop else None
+
+    def stop_anchor(self) -> tuple[float, float] | None:
+        """Where the vehicle is parked (for geofence tests that must not follow jitter)."""
+        if self.moving_mode or self.stop is None:
+            return None
+        return self.stop.ref_lat, self.stop.ref_lon
+
+    # ----------------------------------------------------------------------------------------
+    # state
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "last": self.last.to_list() if self.last else None,
+            "moving": self.moving_mode,
+            "stop": self.stop.to_dict() if self.stop else None,
+            "still": self.still.to_list() if self.still else None,
+            "pending": [[p.to_list(), m, a] for p, m, a in self.pending],
+            "trip": self.trip.to_dict() if self.trip else None,
+            "prev_stop": self.prev_stop.to_dict() if self.prev_stop else None,
+            "run": [r.to_list() for r in self.run],
+            "outlier": self.outlier.to_list() if self.outlier else None,
+            "dist": self.dist.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(
+        cls,
+        data: dict[str, Any],
+        config: TripConfig | None = None,
+        odometer: OdometerConfig | None = None,
+    ) -> TripDetector:
+        self = cls(config, odometer)
+        self.last = Sample.from_list(data["last"]) if data.get("last") else None
+        self.moving_mode = bool(data.get("moving"))
+        self.stop = _StopAcc.from_dict(data["stop"]) if data.get("stop") else None
+        self.still = Sample.from_list(data["still"]) if data.get("still") else None
+        self.pending = [(Sample.from_list(p), bool(m), bool(a)) for p, m, a in data["pending"]]
+        self.trip = _TripAcc.from_dict(data["trip"]) if data.get("trip") else None
+        self.prev_stop = _StopAcc.from_dict(data["prev_stop"]) if data.get("prev_stop") else None
+        self.run = [Sample.from_list(r) for r in data["run"]]
+        self.outlier = Sample.from_list(data["outlier"]) if data.get("outlier") else None
+        self.dist = GpsDistance.from_dict(data["dist"], self.odo_config)
+        return self
