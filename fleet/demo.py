@@ -164,28 +164,28 @@ def seed_town(town: DemoTown, *, password: str, today: date) -> Municipality:
     south, west, north, east = town.bbox
     municipality, _ = Municipality.objects.get_or_create(
         slug=town.slug,
-        defaults=dict(
-            name=town.name,
-            name_en=town.name_en,
-            osm_file=town.osm_file,
-            bbox_south=south,
-            bbox_west=west,
-            bbox_north=north,
-            bbox_east=east,
-            center_lat=round((south + north) / 2, 5),
-            center_lon=round((west + east) / 2, 5),
-        ),
+        defaults={
+            "name": town.name,
+            "name_en": town.name_en,
+            "osm_file": town.osm_file,
+            "bbox_south": south,
+            "bbox_west": west,
+            "bbox_north": north,
+            "bbox_east": east,
+            "center_lat": round((south + north) / 2, 5),
+            "center_lon": round((west + east) / 2, 5),
+        },
     )
     departments = {}
     for index, name in enumerate(sorted(town.fleet.keys() | {"Διοικητικών Υπηρεσιών"})):
         departments[name], _ = Department.objects.get_or_create(
             municipality=municipality,
             name=f"Διεύθυνση {name}",
-            defaults=dict(
-                code=f"D{index + 1}",
-                depot_lat=round(rng.uniform(south, north), 5),
-                depot_lon=round(rng.uniform(west, east), 5),
-            ),
+            defaults={
+                "code": f"D{index + 1}",
+                "depot_lat": round(rng.uniform(south, north), 5),
+                "depot_lon": round(rng.uniform(west, east), 5),
+            },
         )
     vehicles = _seed_vehicles(town, municipality, departments, rng, today)
     drivers = _seed_drivers(town, municipality, departments, rng, today)
@@ -337,12 +337,12 @@ def _seed_users(town, municipality, departments, drivers, password) -> None:
         username = f"{town.user_prefix}{role}"
         user, created = User.objects.get_or_create(
             username=username,
-            defaults=dict(
-                municipality=municipality,
-                role=role,
-                first_name=str(Role(role).label),
-                email=f"{username}@example.org",
-            ),
+            defaults={
+                "municipality": municipality,
+                "role": role,
+                "first_name": str(Role(role).label),
+                "email": f"{username}@example.org",
+            },
         )
         if created:
             user.set_password(password)

@@ -127,7 +127,7 @@ def test_every_object_url_hides_other_municipalities_objects(
 def test_every_list_endpoint_shows_only_own_municipality(
     municipality_a, municipality_b, users_a, api_client_for
 ):
-    for model, make in FACTORY_FOR_MODEL.items():
+    for make in FACTORY_FOR_MODEL.values():
         make(municipality_a)
         make(municipality_b)
     admin = users_a[Role.ADMIN]
