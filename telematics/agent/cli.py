@@ -149,6 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    # gpsd-py3 logs every poll at DEBUG; our own lines already say what happened.
+    logging.getLogger("gpsd").setLevel(max(logging.INFO, getattr(logging, level)))
     agent = Agent(config)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -133,7 +133,7 @@ class GpsReader:
                     failures += 1
                     delay = self.backoff.delay(failures)
                     logger.warning(
-                        "agent.gpsd_unreachable host=%s port=%s retry_in=%.1f error=%s",
+                        "agent.gpsd_unreachable host=%s port=%s retry_in=%.2f error=%s",
                         self.adapter.host,
                         self.adapter.port,
                         delay,
@@ -233,7 +233,7 @@ class FixSender:
                     failures += 1
                     delay = self.backoff.delay(failures)
                     logger.warning(
-                        "agent.server_unreachable retry_in=%.1f attempt=%s queued=%s error=%s",
+                        "agent.server_unreachable retry_in=%.2f attempt=%s queued=%s error=%s",
                         delay,
                         failures,
                         queue.count(),
@@ -245,7 +245,7 @@ class FixSender:
                     failures += 1
                     delay = self.backoff.delay(failures)
                     logger.warning(
-                        "agent.server_rejected status=%s retry_in=%.1f attempt=%s queued=%s",
+                        "agent.server_rejected status=%s retry_in=%.2f attempt=%s queued=%s",
                         status,
                         delay,
                         failures,
