@@ -1,6 +1,6 @@
 from rest_framework.routers import SimpleRouter
 
-from fleet import api
+from fleet.api import register as api
 
 router = SimpleRouter()
 router.register("municipalities", api.MunicipalityViewSet)

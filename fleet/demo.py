@@ -11,9 +11,9 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from fleet import services
 from fleet.choices import DocumentKind, FuelType, Meter, Role, VehicleCategory, VehicleKind
 from fleet.models import Department, Document, Driver, Municipality, User, Vehicle
+from fleet.services import register as services
 
 C = VehicleCategory
 

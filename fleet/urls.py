@@ -1,6 +1,6 @@
 from django.urls import path
 
-from fleet import views
+from fleet.views import register as views
 
 app_name = "fleet"
 

@@ -9,12 +9,13 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import DetailView, ListView, TemplateView
 from django.views.generic.edit import CreateView, UpdateView
 
-from fleet import selectors, services
 from fleet.choices import DocumentKind, FuelType, VehicleCategory, VehicleStatus
 from fleet.forms import DocumentForm, DriverForm, VehicleForm
 from fleet.models import Document, Driver, Vehicle
 from fleet.permissions import CapabilityRequiredMixin, has_capability
 from fleet.scoping import ScopedQuerysetMixin, scope_queryset
+from fleet.selectors import register as selectors
+from fleet.services import register as services
 
 
 class DashboardView(CapabilityRequiredMixin, TemplateView):

@@ -3,9 +3,9 @@ from django_filters import rest_framework as filters
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 
-from fleet import services
 from fleet.api_base import ScopedModelViewSet, ScopedRelatedField
 from fleet.models import Department, Document, Driver, DriverLicence, Municipality, Vehicle
+from fleet.services import register as services
 from fleet.validators import clean_plate
 
 
