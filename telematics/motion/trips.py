@@ -57,6 +57,12 @@ class TripConfig:
     move_speed_kmh: float = 5.0
     # Parked receivers wander 5-20 m, more under trees or between buildings.
     stop_radius_m: float = 50.0
+    # After a silence, a vehicle found this close to where it was parked is taken to have been
+    # parked until just before the fix (trackers sleep while parked and need a while for their
+    # first fix on waking). Farther than this, the route in between is unknown.
+    gap_resume_radius_m: float = 1000.0
+    # Speed assumed, when the first fix after a silence reports none, to date the departure.
+    gap_resume_speed_kmh: float = 20.0
     # Samples at moving speed a trip needs to be real (wandering fixes report ~0 km/h Doppler).
     min_moving_samples: int = 2
     track_tolerance_m: float = 5.0
@@ -531,13 +537,23 @@ class TripDetector:
         assert stop is not None
         self.pending = []
         alat, alon = stop.anchor()
-        if haversine_m(alat, alon, s.lat, s.lon) <= self.config.stop_radius_m:
+        config = self.config
+        d = haversine_m(alat, alon, s.lat, s.lon)
+        if d <= config.stop_radius_m:
             # Found where it was left: parked through the silence (trackers sleep when parked).
             return self._stopped_step(s)
         last = self.last
         assert last is not None
-        if last.t > stop.start.t:
-            self._emit_stop(stop, last.t)
+        if d <= config.gap_resume_radius_m and not (config.use_ignition and s.ignition is False):
+            # Found just down the road: it left its parking place shortly before this fix.
+            speed = s.speed if s.speed and s.speed >= config.move_speed_kmh else None
+            travel = d / ((speed or config.gap_resume_speed_kmh) / 3.6)
+            departed = Sample(max(last.t, s.t - travel), alat, alon, 0.0, None)
+            stop.add(departed)
+            self.still = departed
+            return self._stopped_step(s)
+        assert last is not None
+        self._emit_stop(stop, last.t)
         self._open_stop(s)
         return SampleStatus.PARKED
 
