@@ -20,8 +20,13 @@ Model (all integers):
 - when not every job fits, the plan drops the fewest and least important: each job is worth a
   prize far larger than any detour, scaled by its priority, so lower-priority jobs go first.
 
-The solver is PyVRP (iterated local search). Unload sites map onto PyVRP's reload depots, vehicle
-categories onto routing profiles in which forbidden jobs are priced out of reach.
+The solver is PyVRP (iterated local search). Unload sites map onto PyVRP's reload depots (multiple
+trips per route), vehicle categories onto routing profiles in which forbidden jobs are out of
+reach. The search runs in two phases: first with every job required (the plain VRP, where PyVRP
+is strongest; the usual case ends here); if that finds no feasible plan within a share of the
+budget, the rest of the budget goes to a prize-collecting search, warm-started from the first
+phase's plan with the offending jobs removed, that fits in as many (and as important) jobs as it
+can. Every route is then re-timed and checked here, independently of PyVRP.
 """
 
 from __future__ import annotations
@@ -94,6 +99,11 @@ class UnloadSite:
 
 @dataclass(frozen=True)
 class Job:
+    """A stop to make. ``time_window`` bounds the start of service (seconds); ``demand`` is what
+    the vehicle collects, in the same unit as vehicle capacities; ``priority`` 0..MAX_PRIORITY,
+    higher is kept first when not everything fits; ``category`` restricts it to vehicles of that
+    category (None: any vehicle)."""
+
     id: Id
     location: int
     demand: int = 0
@@ -105,6 +115,11 @@ class Job:
 
 @dataclass(frozen=True)
 class Vehicle:
+    """One vehicle for the day. The shift bounds when it may leave its start depot and must be
+    back at its end depot (default: the start depot). ``fixed_cost`` is charged if it is used at
+    all (in the objective's unit), to prefer fewer vehicles; ``max_unloads`` caps the unload
+    visits along the route (None: no cap)."""
+
     id: Id
     capacity: int
     start_depot: Id
@@ -121,6 +136,10 @@ class Vehicle:
 
 @dataclass(frozen=True)
 class Problem:
+    """The day to plan. The objective is ``distance_cost`` per metre plus ``duration_cost`` per
+    second of route time (waiting included) plus the fixed costs of the vehicles used;
+    ``time_limit`` (seconds) bounds the whole call."""
+
     depots: Sequence[Depot]
     jobs: Sequence[Job]
     vehicles: Sequence[Vehicle]
@@ -213,8 +232,10 @@ class _Fleet:
     home_tw: TimeWindow
     start_tw: TimeWindow
     unload: UnloadSite | None  # the site visited before home when return_empty
-    # Latest arrival at the solver's end point (home, or the final unload site).
+    # Latest arrival at the solver's end point (home, or the final unload site), and whether
+    # anything (shift, opening hours) bounds it at all.
     end_limit: int
+    end_bounded: bool
     shift_start: int
     pyvrp_start: int = 0
     pyvrp_end: int = 0
@@ -279,6 +300,8 @@ def _check_structure(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
             lo, hi = _tw(item.time_window)
             if lo < 0 or hi < lo or hi > OPEN_END:
                 raise ProblemError(f"{kind} {item.id}: bad time window {item.time_window}")
+            if getattr(item, "service_time", 0) < 0:
+                raise ProblemError(f"{kind} {item.id}: negative service time")
     depot_ids = {d.id for d in problem.depots}
     for v in problem.vehicles:
         for ref in (v.start_depot, v.end_depot):
@@ -363,6 +386,9 @@ def _build_fleets(
                 start_tw=start_tw,
                 unload=unload,
                 end_limit=end_limit,
+                end_bounded=spec.shift_end is not None
+                or home.time_window is not None
+                or (unload is not None and unload.time_window is not None),
                 shift_start=shift_start,
             )
         )
@@ -495,10 +521,6 @@ def optimise(problem: Problem, *, seed: int = 0, max_iterations: int | None = No
             log.warning("optimiser.vehicle_invalid vehicle=%s detail=%s", v.id, why)
         else:
             vehicles.append(v)
-    for site in problem.unload_sites:
-        if site.service_time < 0:
-            raise ProblemError(f"unload site {site.id}: negative service time")
-
     fleets = _build_fleets(problem, vehicles, dur, notes)
     jobs, rejected, allowed = _prefilter(problem, jobs, fleets, dur, dist)
     unassigned.extend(rejected)
@@ -686,7 +708,8 @@ def _build_model(
     vehicle_types = []
     for f in fleets:
         spec = f.spec
-        late = {} if f.end_limit >= OPEN_END // 2 else {"tw_late": f.end_limit}
+        # An unbounded shift keeps PyVRP's default, as for open time windows.
+        late = {"tw_late": f.end_limit} if f.end_bounded else {}
         vehicle_types.append(
             pyvrp.VehicleType(
                 num_available=len(f.vehicle_ids),

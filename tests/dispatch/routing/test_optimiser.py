@@ -197,6 +197,57 @@ def test_vehicle_that_must_return_empty_unloads_before_going_home():
     check_plan(problem, plan)
 
 
+def test_nearest_useful_unload_site_is_chosen():
+    # G at 0, landfill West at -50, transfer station East at 100; jobs at 40 and 60, demand 6,
+    # capacity 10. Via East: 40 + 60 + 40 + 60 = 200; via West: 40 + 90 + 110 + 60 = 300.
+    points = [0, -50, 100, 40, 60]
+    problem = Problem(
+        depots=[Depot("G", 0)],
+        unload_sites=[UnloadSite("West", 1), UnloadSite("East", 2)],
+        jobs=[Job("a", 3, demand=6), Job("b", 4, demand=6)],
+        vehicles=[Vehicle("v", 10, "G")],
+        durations=line_matrix(points),
+        distances=line_matrix(points),
+    )
+    plan = solve(problem)
+    assert plan.distance == 200
+    assert [s.ref for s in plan.routes[0].stops if s.kind == "unload"] == ["East"]
+    check_plan(problem, plan)
+
+
+def test_empty_vehicle_goes_straight_home_even_when_it_must_return_empty():
+    # Nothing collected (an inspection): no reason to pass by the landfill at 100.
+    points = [0, 100, 10]
+    problem = Problem(
+        depots=[Depot("G", 0)],
+        unload_sites=[UnloadSite("L", 1, service_time=600)],
+        jobs=[Job("inspect", 2, service_time=300)],
+        vehicles=[Vehicle("v", 10, "G", return_empty=True)],
+        durations=line_matrix(points),
+        distances=line_matrix(points),
+    )
+    route = solve(problem).routes[0]
+    assert [s.kind for s in route.stops] == ["start", "job", "end"]
+    assert route.distance == 20
+
+
+def test_vehicle_may_end_at_another_depot():
+    # From A (0) through the job at 50 to B (100): 100, the same as a round trip back to A,
+    # so only the end depot tells them apart.
+    points = [0, 100, 50]
+    problem = Problem(
+        depots=[Depot("A", 0), Depot("B", 1)],
+        jobs=[Job("j", 2)],
+        vehicles=[Vehicle("v", 10, "A", end_depot="B")],
+        durations=line_matrix(points),
+        distances=line_matrix(points),
+    )
+    plan = solve(problem)
+    assert plan.routes[0].stops[-1].ref == "B"
+    assert plan.distance == 100
+    check_plan(problem, plan)
+
+
 def test_max_unloads_limits_the_trips():
     # One unload allowed, return_empty off: two trips, so one job cannot be served.
     base = line_problem(return_empty=False)
