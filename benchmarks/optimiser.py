@@ -200,12 +200,13 @@ def gap(cost: float | None, bks: float) -> float | None:
     return None if cost is None else 100 * (cost - bks) / bks
 
 
-def fmt(values: list[float | None]) -> str:
+def fmt(values: list[float | None], seconds: list[float]) -> str:
     done = [v for v in values if v is not None]
+    took = f"({statistics.median(seconds):4.1f}s)"
     if not done:
-        return "  none"
-    text = f"{statistics.median(done):6.2f}"
-    return text if len(done) == len(values) else text + f" ({len(values) - len(done)} failed)"
+        return f"none {took}"
+    text = f"{statistics.median(done):5.2f} {took}"
+    return text if len(done) == len(values) else f"{text} {len(values) - len(done)} failed"
 
 
 def load_average() -> str:
@@ -244,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"; vroom threads {args.vroom_threads}; seeds {args.seeds}\n")
 
     header = f"{'instance':<12} {'BKS':>9} {'limit':>6} " + " ".join(
-        f"{s + ' gap %':>16}" for s in solvers
+        f"{s + ' gap % (time)':>20}" for s in solvers
     )
+    header += f" {'load1':>6}"
     print(header)
     print("-" * len(header))
     worse = []
@@ -254,6 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         best = bks[name]["bks"]
         for limit in limits:
             gaps: dict[str, list[float | None]] = {s: [] for s in solvers}
+            took: dict[str, list[float]] = {s: [] for s in solvers}
             notes = []
             for seed in range(1, args.seeds + 1):
                 for solver in solvers:
@@ -264,13 +267,13 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         out = run_vroom(inst, limit, seed, args.vroom_threads)
                     gaps[solver].append(gap(out.cost, best))
+                    took[solver].append(out.runtime)
                     if out.note:
                         notes.append(f"{solver}: {out.note}")
-                    if out.runtime > limit * 1.5 + 1:
-                        notes.append(f"{solver} took {out.runtime:.1f} s")
             row = f"{name:<12} {best:>9.1f} {limit:>5.0f}s " + " ".join(
-                f"{fmt(gaps[s]):>16}" for s in solvers
+                f"{fmt(gaps[s], took[s]):>20}" for s in solvers
             )
+            row += f" {os.getloadavg()[0]:6.2f}"
             print(row + (f"   [{'; '.join(notes)}]" if notes else ""), flush=True)
             if "kinisi" in gaps and "pyvrp" in gaps:
                 k = [g if g is not None else math.inf for g in gaps["kinisi"]]
