@@ -25,6 +25,7 @@ the database, :class:`InMemoryMotionStore` on lists (tests, benchmarks, replays)
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -128,6 +129,8 @@ class MotionResult:
     # Local days whose summaries may have changed (from the first open output to the last fix).
     affected_from: datetime | None = None
     affected_to: datetime | None = None
+    # Set by motion_update: the checkpoint the run restarted from (None: from the beginning).
+    rebuilt_from: datetime | None = None
 
     def closed_outputs(self) -> list[Output]:
         return [
@@ -159,6 +162,10 @@ def _session(draft: EngineSessionDraft, now: float, closed: bool) -> EngineSessi
     )
 
 
+def _json_copy(data: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(data, allow_nan=False))
+
+
 class MotionProcessor:
     """Filters + trip detector + engine meter + day meters + event rules, for one device."""
 
@@ -175,6 +182,9 @@ class MotionProcessor:
         self.days = LocalDays(tz)
         if state is not None and state.get("version") != STATE_VERSION:
             raise ValueError(f"checkpoint version {state.get('version')} is not {STATE_VERSION}")
+        if state is not None:
+            # The caller's checkpoint must stay as it is: it may be restored again later.
+            state = _json_copy(state)
         if state is None:
             self.filter = FixFilter(cfg.filters)
             self.detector = TripDetector(cfg.trips, cfg.odometer)
@@ -211,15 +221,19 @@ class MotionProcessor:
             }
         else:
             flt = self.filter.to_dict()
-        return {
-            "version": STATE_VERSION,
-            "filter": flt,
-            "detector": self.detector.to_dict(),
-            "engine": self.engine.to_dict(),
-            "events": self.events.to_dict(),
-            "last_t": self.last_t,
-            "meter": self.meter,
-        }
+        # A deep copy through JSON: the live state keeps changing after the snapshot, and what
+        # the store receives must be plain JSON.
+        return _json_copy(
+            {
+                "version": STATE_VERSION,
+                "filter": flt,
+                "detector": self.detector.to_dict(),
+                "engine": self.engine.to_dict(),
+                "events": self.events.to_dict(),
+                "last_t": self.last_t,
+                "meter": self.meter,
+            }
+        )
 
     def open_since(self) -> float | None:
         candidates = [self.detector.open_since()]
@@ -413,6 +427,7 @@ def motion_update(
         processor = MotionProcessor(config, geofences)
         after = None
     result = processor.process(store.load_fixes(after))
+    result.rebuilt_from = after
     store.replace_after(after, result)
     return result
 
