@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import translation
 
 from fleet.choices import DocumentKind, FuelType, Meter, Role, VehicleCategory, VehicleKind
 from fleet.models import Department, Document, Driver, Municipality, User, Vehicle
@@ -333,6 +334,8 @@ def _seed_documents(municipality, vehicles, drivers, rng, today) -> None:
 
 
 def _seed_users(town, municipality, departments, drivers, password) -> None:
+    with translation.override("el"):
+        role_names = {role: str(Role(role).label) for role in Role.values}
     for role in Role.values:
         username = f"{town.user_prefix}{role}"
         user, created = User.objects.get_or_create(
@@ -340,7 +343,7 @@ def _seed_users(town, municipality, departments, drivers, password) -> None:
             defaults={
                 "municipality": municipality,
                 "role": role,
-                "first_name": str(Role(role).label),
+                "first_name": role_names[role],
                 "email": f"{username}@example.org",
             },
         )

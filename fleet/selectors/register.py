@@ -11,7 +11,9 @@ from fleet.plates import plate_search_key
 
 
 def vehicle_list(*, municipality_id: int | None, search: str = "", **filters) -> QuerySet:
-    qs = Vehicle.objects.select_related("department", "municipality")
+    qs = Vehicle.objects.select_related("department", "municipality").order_by(
+        "-kind", "plate", "machinery_plate"
+    )
     if municipality_id is not None:
         qs = qs.filter(municipality_id=municipality_id)
     if search:

@@ -32,6 +32,7 @@ def test_vehicle_created_from_the_form(users_a, web_client_for):
 
 def test_bad_plate_in_the_form_shows_a_greek_message(users_a, client):
     client.force_login(users_a[Role.MANAGER])
+    client.cookies["django_language"] = "el"
     response = client.post(
         "/vehicles/new/",
         {
@@ -43,7 +44,6 @@ def test_bad_plate_in_the_form_shows_a_greek_message(users_a, client):
             "status": "available",
             "tank_capacity_l": "-3",
         },
-        HTTP_ACCEPT_LANGUAGE="el",
     )
     assert response.status_code == 200
     text = response.content.decode()
@@ -146,7 +146,8 @@ def test_dashboard_counts_and_expiring(users_a, municipality_a, web_client_for):
 def test_pages_render_in_greek_by_default(users_a, client, settings):
     settings.LANGUAGE_CODE = "el"  # the project's default; the test suite runs in English
     client.force_login(users_a[Role.MANAGER])
-    text = client.get("/vehicles/").content.decode()
+    # Greek first: a browser that prefers English still gets Greek until the user switches.
+    text = client.get("/vehicles/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
     assert "Οχήματα και μηχανήματα έργου" in text
 
 
@@ -154,3 +155,11 @@ def test_driver_is_sent_to_the_drivers_page(users_a, web_client_for):
     response = web_client_for(users_a[Role.DRIVER]).get("/")
     assert response.status_code == 302
     assert response["Location"] == "/me/"
+
+
+def test_switching_to_english_sticks(users_a, client, settings):
+    settings.LANGUAGE_CODE = "el"
+    client.force_login(users_a[Role.MANAGER])
+    response = client.post("/i18n/setlang/", {"language": "en", "next": "/vehicles/"})
+    assert response.status_code == 302
+    assert "Vehicles and machinery" in client.get("/vehicles/").content.decode()
