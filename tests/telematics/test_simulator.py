@@ -1,0 +1,193 @@
+"""The fleet simulator: the pure motion model on Chania's real street graph, and the whole
+simulator against the real gateway."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+
+from dispatch.routing.network import Clip, load_network
+from dispatch.routing.router import Router
+from telematics.motion.workcalendar import WorkingCalendar
+from telematics.simulator.motion import (
+    FleetSimulation,
+    ReportPolicy,
+    RoadMap,
+    Step,
+    VehicleSpec,
+    profile_for,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+CHANIA = REPO / "data" / "osm" / "chania.osm.bz2"
+CHANIA_BBOX = (35.5033, 24.0059, 35.5187, 24.0395)
+DEPOT = (35.5105, 24.0205)
+FUEL = (35.5125, 24.0300)
+# Tuesday 4 March 2025, 06:30 in Athens (UTC+2): half an hour before the 07:00-15:00 shift.
+BEFORE_SHIFT = int(datetime(2025, 3, 4, 4, 30, tzinfo=UTC).timestamp())
+SHIFT_START = BEFORE_SHIFT + 1800
+SHIFT_END = SHIFT_START + 8 * 3600
+
+
+@pytest.fixture(scope="module")
+def road(tmp_path_factory) -> RoadMap:
+    cache = tmp_path_factory.mktemp("graph")
+    return RoadMap(Router(load_network(CHANIA, Clip(bbox=CHANIA_BBOX), cache_dir=cache)))
+
+
+@pytest.fixture(scope="module")
+def day(road):
+    """One working day of a mixed fleet, every second of driving observed."""
+    steps: list[Step] = []
+    specs = [
+        VehicleSpec("refuse-1", "refuse_truck", DEPOT, weight_t=26),
+        VehicleSpec("pickup-1", "pickup", DEPOT, weight_t=3.2),
+        VehicleSpec("car-1", "passenger_car", DEPOT),
+        VehicleSpec("car-low-fuel", "passenger_car", DEPOT, fuel_fraction=0.12),
+        VehicleSpec("excavator-1", "excavator", DEPOT, weight_t=8),
+        VehicleSpec("moto-1", "motorcycle", DEPOT),
+    ]
+    sim = FleetSimulation(
+        road,
+        specs,
+        calendar=WorkingCalendar(),
+        start=BEFORE_SHIFT,
+        fuel_station=FUEL,
+        seed=7,
+        observer=steps.append,
+    )
+    fixes = sim.advance(SHIFT_END + 2 * 3600)
+    return sim, fixes, steps
+
+
+def _planar(road: RoadMap, lat, lon):
+    # An independent local projection for the geometry checks (metres east/north of the town).
+    lat0 = 35.51
+    kx = math.pi / 180 * 6_371_008.8 * math.cos(math.radians(lat0))
+    ky = math.pi / 180 * 6_371_008.8
+    return np.column_stack(((np.asarray(lon) - 24.02) * kx, (np.asarray(lat) - lat0) * ky))
+
+
+def test_every_second_of_driving_lies_on_the_edge_being_driven(road, day):
+    _, _, steps = day
+    net = road.net
+    assert len(steps) > 10_000
+    worst = 0.0
+    for edge in {s.edge for s in steps}:
+        coords = net.edge_coords(edge)
+        line = shapely.LineString(_planar(road, coords[:, 1], coords[:, 0]))
+        on_edge = [s for s in steps if s.edge == edge]
+        points = shapely.points(
+            _planar(road, [s.latitude for s in on_edge], [s.longitude for s in on_edge])
+        )
+        worst = max(worst, float(shapely.distance(line, points).max()))
+    assert worst < 0.05  # metres: on the road's centre line, up to float rounding
+
+
+def test_every_route_is_a_connected_path_of_the_graph(road, day):
+    sim, _, _ = day
+    net = road.net
+    routes = [route for vehicle in sim.vehicles for route in vehicle.routes]
+    assert len(routes) > 30
+    for route in routes:
+        assert all(net.dst[a] == net.src[b] for a, b in zip(route, route[1:], strict=False))
+    for vehicle in sim.vehicles:
+        # Each route starts where the previous one ended.
+        for before, after in zip(vehicle.routes, vehicle.routes[1:], strict=False):
+            assert net.dst[before[-1]] == net.src[after[0]]
+
+
+def test_speeds_stay_within_road_limits_and_vehicle_top_speed(day):
+    sim, _, steps = day
+    category = {v.spec.unique_id: v.spec.category for v in sim.vehicles}
+    for step in steps:
+        profile = profile_for(category[step.unique_id])
+        assert step.speed_kmh <= step.limit_kmh + 1e-6
+        assert step.speed_kmh <= profile.max_speed_kmh + 1e-6
+    # The model does reach the limits where it can: it is not crawling everywhere.
+    assert max(s.speed_kmh / s.limit_kmh for s in steps if s.limit_kmh) > 0.85
+
+
+def test_acceleration_and_braking_stay_within_each_vehicle_profile(day):
+    sim, _, steps = day
+    category = {v.spec.unique_id: v.spec.category for v in sim.vehicles}
+    for step in steps:
+        profile = profile_for(category[step.unique_id])
+        assert step.accel_mps2 <= profile.accel_mps2 + 1e-9
+        assert step.accel_mps2 >= -profile.decel_mps2 - 1e-9
+
+
+def test_nobody_drives_before_the_shift_and_everyone_is_home_after_it(road, day):
+    sim, fixes, steps = day
+    assert min(s.t for s in steps) >= SHIFT_START
+    # Trips started before the shift ended finish at the depot; an hour later all is quiet.
+    assert all(s.t < SHIFT_END + 3600 for s in steps)
+    for vehicle in sim.vehicles:
+        assert vehicle.phase == "parked" and vehicle.ignition is False
+        assert vehicle.node == road.nearest_node(*DEPOT)
+    last = {}
+    for fix in fixes:
+        last[fix.unique_id] = fix
+    assert all(fix.ignition is False and fix.speed_kmh == 0 for fix in last.values())
+
+
+def test_reports_follow_the_tracker_policy(day):
+    _, fixes, _ = day
+    by_vehicle = defaultdict(list)
+    for fix in fixes:
+        by_vehicle[fix.unique_id].append(fix)
+    policy = ReportPolicy()
+    for series in by_vehicle.values():
+        times = [f.fix_time for f in series]
+        assert times == sorted(times) and len(set(times)) == len(times)
+        for before, after in zip(series, series[1:], strict=False):
+            gap = (after.fix_time - before.fix_time).total_seconds()
+            if before.speed_kmh > 0:
+                assert gap <= policy.moving_s
+            assert gap <= policy.parked_s
+        for fix in series:
+            if fix.speed_kmh > 0:
+                assert fix.ignition is True
+        odometers = [f.odometer for f in series]
+        assert odometers == sorted(odometers)
+
+
+def test_a_vehicle_low_on_fuel_refuels_at_the_station(road, day):
+    _, fixes, _ = day
+    series = [f for f in fixes if f.unique_id == "car-low-fuel"]
+    assert series[0].fuel_level == pytest.approx(12.0)
+    full = [f for f in series if f.fuel_level == 100.0]
+    assert full, "the tank was never filled"
+    station = road.node_point(road.nearest_node(*FUEL))
+    first_full = full[0]
+    assert road.distance_m((first_full.latitude, first_full.longitude), station) < 1.0
+    # Parked with the engine off while filling up: the fix before the refill is at the pump.
+    before = series[series.index(first_full) - 1]
+    assert before.ignition is False and before.speed_kmh == 0
+
+
+def test_same_seed_gives_the_same_day(road):
+    def run():
+        specs = [VehicleSpec("a", "van", DEPOT), VehicleSpec("b", "refuse_truck", DEPOT)]
+        sim = FleetSimulation(
+            road, specs, calendar=WorkingCalendar(), start=SHIFT_START, seed=3, fuel_station=FUEL
+        )
+        return [
+            (f.unique_id, f.fix_time, f.latitude, f.longitude)
+            for f in sim.advance(SHIFT_START + 3600)
+        ]
+
+    assert run() == run()
+
+
+def test_started_mid_shift_the_fleet_is_spread_over_the_town(road):
+    specs = [VehicleSpec(f"v{i}", "pickup", DEPOT) for i in range(10)]
+    sim = FleetSimulation(road, specs, calendar=WorkingCalendar(), start=SHIFT_START + 7200)
+    points = {v.point[:2] for v in sim.vehicles}
+    assert len(points) >= 8
