@@ -130,12 +130,17 @@ def cache_path(cache_dir: Path, source: Path, sha256: str, clip: Clip) -> Path:
 
 
 def load_network(
-    source: Path | str, clip: Clip | None = None, *, cache_dir: Path | str | None = None
+    source: Path | str,
+    clip: Clip | None = None,
+    *,
+    cache_dir: Path | str | None = None,
+    force: bool = False,
 ) -> RoadNetwork:
     """The network of ``source``, from the cache when it holds this exact file, else built.
 
     Building imports OSMnx (about a second) and takes seconds to minutes; loading a cached
     network takes milliseconds, which is why the graph module is imported only on a miss.
+    ``force`` rebuilds even when the cache holds this file.
     """
     source = Path(source)
     clip = clip or Clip()
@@ -144,7 +149,7 @@ def load_network(
         cache_dir = source.parent / ".graph-cache"
     cache_dir = Path(cache_dir)
     path = cache_path(cache_dir, source, sha, clip)
-    if path.is_file():
+    if path.is_file() and not force:
         started = time.perf_counter()
         try:
             net = RoadNetwork.load(path)

@@ -295,6 +295,13 @@ class Router:
                 twin[e] = other
         return twin
 
+    def drawn_edges(self) -> np.ndarray:
+        """One edge per street stretch: both directions of a two-way street count once."""
+        return np.flatnonzero(self._canonical)
+
+    def is_one_way(self, edge: int) -> bool:
+        return bool(self._twin[edge] < 0)
+
     def open_mask(self, vehicle: Vehicle | None) -> np.ndarray:
         net = self.net
         if vehicle is None or (vehicle.weight_t <= 0 and vehicle.height_m <= 0):
