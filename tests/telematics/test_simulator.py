@@ -191,3 +191,169 @@ def test_started_mid_shift_the_fleet_is_spread_over_the_town(road):
     sim = FleetSimulation(road, specs, calendar=WorkingCalendar(), start=SHIFT_START + 7200)
     points = {v.point[:2] for v in sim.vehicles}
     assert len(points) >= 8
+
+
+# -- end to end: the simulator's trackers against the real gateway --------------------------------
+
+
+def _database_url() -> str:
+    """The test database as a DATABASE_URL for the gateway process."""
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = quote(db.get("USER") or "")
+    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}{port}/{db['NAME']}"
+
+
+class Gateway:
+    """``manage.py run_gateway`` as its own process on the test database, as in production."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port_file = workdir / "ports.json"
+        self.ports = {"osmand": 0, "teltonika": 0, "gt06": 0}
+        self.process = None
+
+    def start(self) -> None:
+        import json
+        import os
+        import subprocess
+        import sys
+        import time
+
+        self.port_file.unlink(missing_ok=True)
+        arguments = [sys.executable, "manage.py", "run_gateway", "--host", "127.0.0.1"]
+        for protocol, port in self.ports.items():
+            arguments += [f"--{protocol}-port", str(port)]
+        arguments += ["--h02-port", "-1", "--port-file", str(self.port_file), "--no-handoff"]
+        with open(self.workdir / "gateway.log", "ab") as log:
+            self.process = subprocess.Popen(
+                arguments,
+                cwd=REPO,
+                env=dict(os.environ, DATABASE_URL=_database_url()),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while not self.port_file.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("gateway did not start:\n" + (self.workdir / "gateway.log").read_text())
+            time.sleep(0.1)
+        # Restarts reuse the same ports, as a tracker only knows the address it was given.
+        self.ports = json.loads(self.port_file.read_text())
+
+    def kill(self) -> None:
+        import signal
+
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    process = Gateway(tmp_path)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_simulated_fleet_reaches_the_database_through_a_gateway_crash(gateway, settings):
+    import asyncio
+    import time
+    from datetime import time as clock_time
+
+    from dispatch.routing.registry import router_for
+    from telematics.models import Position
+    from telematics.simulator.provision import fleet_prepare
+    from telematics.simulator.transport import DeviceLink, run_fleet
+    from tests.factories import DepartmentFactory, MunicipalityFactory, VehicleFactory
+
+    municipality = MunicipalityFactory(slug="sim-e2e")
+    department = DepartmentFactory(municipality=municipality, depot_lat=35.512, depot_lon=24.02)
+    for category in ("refuse_truck", "pickup", "passenger_car", "van", "tipper", "bus"):
+        VehicleFactory(municipality=municipality, department=department, category=category)
+
+    now = int(time.time())
+    start = now - 40 * 60
+    vehicles = fleet_prepare(
+        municipality=municipality, count=6, valid_from=datetime.fromtimestamp(start - 60, UTC)
+    )
+    assert sorted(v.protocol for v in vehicles) == ["gt06", "gt06", "osmand", "osmand"] + [
+        "teltonika",
+        "teltonika",
+    ]
+    gateway.start()
+
+    always = ((clock_time(0, 0), clock_time(23, 59, 59)),)
+    simulation = FleetSimulation(
+        RoadMap(router_for(municipality)),
+        [v.spec for v in vehicles],
+        calendar=WorkingCalendar(week=(always,) * 7, public_holidays=False),
+        start=start,
+        fuel_station=FUEL,
+        seed=11,
+    )
+    links = {
+        v.spec.unique_id: DeviceLink(
+            unique_id=v.spec.unique_id,
+            protocol=v.protocol,
+            host="127.0.0.1",
+            port=gateway.ports[v.protocol],
+            batch=10 if v.protocol == "teltonika" else 1,
+            ack_timeout=5.0,
+            max_backoff=1.0,
+        )
+        for v in vehicles
+    }
+
+    async def scenario():
+        stop = asyncio.Event()
+        runner = asyncio.ensure_future(
+            run_fleet(simulation, links, speedup=200, until=now - 60, stop=stop, tick_s=0.2)
+        )
+        # Let some positions through, then kill the gateway mid-stream and bring it back.
+        while sum(link.stats.acknowledged for link in links.values()) < 150:
+            assert not runner.done(), runner
+            await asyncio.sleep(0.05)
+        await asyncio.to_thread(gateway.kill)
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(gateway.start)
+        return await asyncio.wait_for(runner, timeout=180)
+
+    stats = asyncio.run(scenario())
+
+    generated = {unique_id: s.generated for unique_id, s in stats.items()}
+    assert all(s.acknowledged == s.generated for s in stats.values())
+    assert sum(s.failures for s in stats.values()) > 0, "the crash went unnoticed"
+    assert sum(generated.values()) > 300
+    stored = {
+        unique_id: Position.objects.filter(device__unique_id=unique_id).count()
+        for unique_id in generated
+    }
+    # Every position sent arrived, none twice (positions are unique on device and fix time).
+    assert stored == generated
+    moving = Position.objects.filter(speed_kmh__gt=0)
+    assert moving.exists()
+    assert not moving.filter(ignition=False).exists()

@@ -1,0 +1,165 @@
+"""The Django side of the simulator: which vehicles drive, and a tracker in each of them.
+
+Idempotent: a vehicle that already carries a tracker of a protocol the simulator speaks keeps it;
+otherwise it gets a simulator device (a deterministic id, so a second run finds the same one)
+assigned from ``valid_from`` on. Nothing here runs while the simulation does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+
+from fleet.choices import VehicleStatus
+from fleet.models import Municipality, Vehicle
+from telematics.models import Device, DeviceAssignment
+from telematics.simulator.motion import VehicleSpec
+from telematics.simulator.transport import PROTOCOLS
+
+log = logging.getLogger("telematics.simulator")
+
+# Vehicles that are off the road do not drive in the simulation either.
+_IDLE_STATUSES = (VehicleStatus.IN_MAINTENANCE, VehicleStatus.OUT_OF_SERVICE, VehicleStatus.RETIRED)
+
+
+@dataclass(frozen=True)
+class SimulatedVehicle:
+    vehicle_id: int
+    label: str
+    protocol: str
+    spec: VehicleSpec
+
+
+def simulator_imei(vehicle_id: int) -> str:
+    """A 15-digit IMEI-shaped id (Luhn check digit included) that real trackers never use:
+    reporting body 99 is the GSMA's test range."""
+    body = f"99{vehicle_id:012d}"
+    if len(body) != 14:
+        raise ValueError("vehicle id too large for a simulator IMEI")
+    total = 0
+    for index, char in enumerate(reversed(body)):
+        digit = int(char)
+        if index % 2 == 0:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return body + str((10 - total % 10) % 10)
+
+
+def fleet_prepare(
+    *,
+    municipality: Municipality,
+    count: int,
+    protocols: Sequence[str] = PROTOCOLS,
+    valid_from: datetime,
+) -> list[SimulatedVehicle]:
+    """Pick ``count`` vehicles of ``municipality`` and make sure each has a tracker.
+
+    Protocols of new simulator devices rotate through ``protocols`` in vehicle order.
+    """
+    unknown = [p for p in protocols if p not in PROTOCOLS]
+    if unknown or not protocols:
+        raise ValueError(f"the simulator speaks {', '.join(PROTOCOLS)}, not {unknown}")
+    candidates = (
+        Vehicle.objects.filter(municipality=municipality)
+        .exclude(status__in=_IDLE_STATUSES)
+        .select_related("department")
+        .order_by("pk")
+    )
+    open_assignments = {
+        a.vehicle_id: a
+        for a in DeviceAssignment.objects.filter(
+            municipality=municipality, valid_to__isnull=True
+        ).select_related("device")
+    }
+    # A vehicle whose tracker the simulator cannot speak for (an agent, an H02 unit) is left
+    # alone rather than given a second, competing tracker.
+    vehicles = [
+        v
+        for v in candidates
+        if v.pk not in open_assignments or open_assignments[v.pk].device.protocol in protocols
+    ][:count]
+    centre = (municipality.center_lat, municipality.center_lon)
+    prepared: list[SimulatedVehicle] = []
+    with transaction.atomic():
+        for index, vehicle in enumerate(vehicles):
+            assignment = open_assignments.get(vehicle.pk)
+            if assignment is not None and assignment.device.protocol in protocols:
+                device = assignment.device
+            else:
+                device = _simulator_device(
+                    municipality, vehicle, protocols[index % len(protocols)], valid_from
+                )
+            department = vehicle.department
+            depot = (
+                (department.depot_lat, department.depot_lon)
+                if department is not None and department.depot_lat is not None
+                else centre
+            )
+            spec = VehicleSpec(
+                unique_id=device.unique_id,
+                category=vehicle.category,
+                depot=depot,
+                weight_t=(vehicle.gross_weight_kg or 0) / 1000,
+                odometer_m=float(vehicle.odometer_km or 0) * 1000,
+                engine_hours=float(vehicle.engine_hours or 0),
+            )
+            prepared.append(
+                SimulatedVehicle(
+                    vehicle_id=vehicle.pk,
+                    label=vehicle.display_plate or f"#{vehicle.pk}",
+                    protocol=device.protocol,
+                    spec=spec,
+                )
+            )
+    return prepared
+
+
+def _simulator_device(
+    municipality: Municipality, vehicle: Vehicle, protocol: str, valid_from: datetime
+) -> Device:
+    unique_id = simulator_imei(vehicle.pk)
+    device, created = Device.objects.get_or_create(
+        unique_id=unique_id,
+        defaults={
+            "municipality": municipality,
+            "protocol": protocol,
+            "name": f"Simulator {vehicle.display_plate or vehicle.pk}",
+        },
+    )
+    if created:
+        log.info(
+            "simulator.device_created device=%s vehicle=%s protocol=%s",
+            unique_id,
+            vehicle.pk,
+            protocol,
+        )
+    else:
+        changed = []
+        if not device.active:
+            device.active = True
+            changed.append("active")
+        if changed:
+            device.save(update_fields=[*changed, "updated_at"])
+    current = DeviceAssignment.objects.filter(device=device, valid_to__isnull=True).first()
+    if current is not None and current.vehicle_id != vehicle.pk:
+        # The simulator's device of this vehicle was moved by hand; it drives this vehicle again.
+        current.valid_to = max(valid_from, current.valid_from + timedelta(seconds=1))
+        current.save(update_fields=["valid_to"])
+        current = None
+    if current is None:
+        latest = DeviceAssignment.objects.filter(device=device).order_by("-valid_to").first()
+        start = valid_from
+        if latest is not None and latest.valid_to is not None:
+            start = max(start, latest.valid_to)
+        DeviceAssignment.objects.create(
+            municipality=municipality, device=device, vehicle=vehicle, valid_from=start
+        )
+        # The gateway reloads devices whose updated_at moved (assignments included).
+        device.save(update_fields=["updated_at"])
+    return device
