@@ -207,7 +207,7 @@ class EventDetector:
 
     def _overspeed(self, s: Sample, membership: frozenset[Any], status: int) -> None:
         speed = s.speed
-        if speed is None or status in (SampleStatus.PARKED, SampleStatus.PARKED_PENDING):
+        if speed is None or status == SampleStatus.PARKED:
             self._close_over()
             return
         limit, source = self._limit_for(membership)

@@ -63,6 +63,10 @@ class TripConfig:
     gap_resume_radius_m: float = 1000.0
     # Speed assumed, when the first fix after a silence reports none, to date the departure.
     gap_resume_speed_kmh: float = 20.0
+    # Consecutive fixes farther apart than this speed allows are a teleport (the position
+    # filter re-anchored on a receiver that was wrong before): handled like a silence, so no
+    # distance or speed is made of it.
+    teleport_speed_kmh: float = 300.0
     # Samples at moving speed a trip needs to be real (wandering fixes report ~0 km/h Doppler).
     min_moving_samples: int = 2
     track_tolerance_m: float = 5.0
@@ -305,7 +309,13 @@ class TripDetector:
         self.stop_confirmed = False
         last = self.last
         if last is not None and s.t - last.t > self.config.max_gap_s:
-            status = self._gap(s)
+            status = self._gap(s, teleport=False)
+        elif (
+            last is not None
+            and haversine_m(last.lat, last.lon, s.lat, s.lon)
+            > self.config.teleport_speed_kmh / 3.6 * (s.t - last.t) + self.config.stop_radius_m
+        ):
+            status = self._gap(s, teleport=True)
         elif self.stop is None and self.trip is None:
             self._open_stop(s)
             status = SampleStatus.PARKED
@@ -519,7 +529,7 @@ class TripDetector:
     # ----------------------------------------------------------------------------------------
     # gaps
 
-    def _gap(self, s: Sample) -> int:
+    def _gap(self, s: Sample, teleport: bool) -> int:
         if self.moving_mode:
             run = self.run
             if run:
@@ -544,7 +554,11 @@ class TripDetector:
             return self._stopped_step(s)
         last = self.last
         assert last is not None
-        if d <= config.gap_resume_radius_m and not (config.use_ignition and s.ignition is False):
+        if (
+            not teleport
+            and d <= config.gap_resume_radius_m
+            and not (config.use_ignition and s.ignition is False)
+        ):
             # Found just down the road: it left its parking place shortly before this fix.
             speed = s.speed if s.speed and s.speed >= config.move_speed_kmh else None
             travel = d / ((speed or config.gap_resume_speed_kmh) / 3.6)
@@ -659,8 +673,7 @@ class TripDetector:
             trip = self.trip
             assert trip is not None
             if trip.valid:
-                end = self.run[0] if self.run else trip.last
-                return [self._build_trip(trip, end, False)]
+                return [self._build_trip(trip, trip.last, False)]
             if self.prev_stop is not None:
                 return [self._build_stop(self.prev_stop, last.t, False)]
             return []
@@ -717,4 +730,5 @@ class TripDetector:
         self.run = [Sample.from_list(r) for r in data["run"]]
         self.outlier = Sample.from_list(data["outlier"]) if data.get("outlier") else None
         self.dist = GpsDistance.from_dict(data["dist"], self.odo_config)
+        self._now = self.last.t if self.last else 0.0
         return self
