@@ -12,9 +12,10 @@ sees them:
 * Positions exist only with ``mode >= 2``; below that the adapter returns no fix at all.
 * The library keeps one global connection in module variables and never closes an old one
   when ``connect()`` is called again. The adapter closes it explicitly before reconnecting,
-  allows one owner per process, and puts a read timeout on the socket so a hung gpsd
-  cannot block the agent forever (``connect()`` itself has no timeout in the library; gpsd
-  normally runs on the same machine, so a refused connection fails at once).
+  allows one owner per process, and bounds connecting and every read with a timeout so a hung
+  gpsd cannot block the agent forever (the library sets none).
+* ``get_current()`` expects the very next line after ``?POLL`` to be the answer and raises on
+  anything gpsd pushes in between; the adapter skips such lines.
 * It raises bare ``Exception``, ``UserWarning`` ("GPS not active") and ``IndexError`` (gpsd
   knows a receiver but has no report yet) for ordinary situations; the adapter turns these into
   "no fix" or :class:`GpsdUnavailable`.
@@ -25,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import socket
 import threading
 from typing import Any
 
@@ -49,25 +51,45 @@ class GpsdUnavailable(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
+# A watcher may receive reports gpsd pushes on its own (DEVICE when a receiver appears or goes,
+# ERROR, ...) between a ?POLL and its answer. More than this many in a row is not gpsd.
+_MAX_SKIPPED_LINES = 50
+
+
 class _RecordingStream:
     """Wraps gpsd-py3's socket file so the adapter can see the raw JSON line behind a response.
 
-    An empty read means gpsd closed the connection; gpsd-py3 would report that as a confusing
-    JSON decode error, so it is raised here as a connection error instead.
+    Two repairs on the way: an empty read means gpsd closed the connection, which gpsd-py3 would
+    report as a confusing JSON decode error, so it is raised as a connection error; and after a
+    ``?POLL`` any line that is not the POLL answer is skipped, where gpsd-py3 would raise
+    "Unexpected message received from gps" and cost a reconnect.
     """
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
+        self._awaiting_poll = False
         self.last_line = ""
 
-    def readline(self) -> str:
+    def _read(self) -> str:
         line = self._stream.readline()
         if not line:
             raise ConnectionResetError("gpsd closed the connection")
+        return line
+
+    def readline(self) -> str:
+        line = self._read()
+        if self._awaiting_poll:
+            for _ in range(_MAX_SKIPPED_LINES):
+                if _report_class(line) == "POLL":
+                    break
+                logger.debug("agent.gpsd_line_skipped class=%s", _report_class(line))
+                line = self._read()
+            self._awaiting_poll = False
         self.last_line = line
         return line
 
     def write(self, data: str) -> int:
+        self._awaiting_poll = data.startswith("?POLL")
         return self._stream.write(data)
 
     def flush(self) -> None:
@@ -75,6 +97,14 @@ class _RecordingStream:
 
     def close(self) -> None:
         self._stream.close()
+
+
+def _report_class(line: str) -> str | None:
+    try:
+        report = json.loads(line)
+    except ValueError:
+        return None
+    return report.get("class") if isinstance(report, dict) else None
 
 
 def _drop_library_connection() -> None:
@@ -113,12 +143,19 @@ class GpsdAdapter:
                 raise RuntimeError("gpsd-py3 keeps one global connection: one GpsdAdapter only")
             _owner = self
         self._release_stream()
+        # gpsd-py3 creates its socket without a timeout, so a gpsd that accepts but never
+        # answers would block connect() forever. The process-wide default is set around the call
+        # only; the agent's other sockets (HTTP) pass their own timeouts explicitly.
+        previous_default = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(self.timeout)
         try:
             gpsd.connect(host=self.host, port=self.port)
             gpsd.gpsd_socket.settimeout(self.timeout)
         except Exception as exc:  # gpsd-py3 raises bare Exception for protocol surprises
             self.close()
             raise GpsdUnavailable("connect_failed", f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            socket.setdefaulttimeout(previous_default)
         self._stream = _RecordingStream(gpsd.gpsd_stream)
         gpsd.gpsd_stream = self._stream
         logger.info("agent.gpsd_connected host=%s port=%s", self.host, self.port)

@@ -11,6 +11,7 @@ sleep or backoff at once; only an HTTP request in flight (bounded by its timeout
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import logging
 import sqlite3
 import threading
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from telematics.agent.fix import format_time
 from telematics.agent.fix_queue import DEFAULT_MAX_ROWS, FixQueue
@@ -269,6 +271,29 @@ class FixSender:
             queue.close()
 
 
+def _lock_queue(queue_path: Path) -> IO[str] | None:
+    """Hold an exclusive lock beside the queue for the life of the process.
+
+    Two agents on one queue (a unit started twice, a restart while the old process still shuts
+    down) would both send the same fixes. The kernel drops the lock when the process dies, even
+    by SIGKILL, so a crash never leaves a stale lock behind.
+    """
+    lock_path = queue_path.with_name(queue_path.name + ".lock")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a")  # noqa: SIM115 - held open for the whole run
+    except OSError as exc:
+        logger.error("agent.queue_unusable path=%s error=%s", queue_path, exc)
+        return None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        logger.error("agent.already_running queue=%s lock=%s", queue_path, lock_path)
+        return None
+    return handle
+
+
 class Agent:
     """The whole agent: :meth:`run` blocks until :meth:`request_stop` (from a signal handler)."""
 
@@ -289,6 +314,16 @@ class Agent:
 
     def run(self) -> int:
         """Run until asked to stop; the exit status for the process (0 clean, 1 unusable queue)."""
+        config = self.config
+        lock = _lock_queue(config.queue_path)
+        if lock is None:
+            return 1
+        try:
+            return self._run()
+        finally:
+            lock.close()  # releases the lock
+
+    def _run(self) -> int:
         config = self.config
         try:
             with FixQueue(config.queue_path, max_rows=config.queue_max) as queue:

@@ -161,6 +161,33 @@ def test_agent_without_gpsd_keeps_trying_and_stops_cleanly(tmp_path, start_agent
     assert any("agent.stopped queued=0" in line for line in agent.log())
 
 
+def test_a_second_agent_on_the_same_queue_refuses_to_start(tmp_path, start_agent):
+    args = [
+        "--server",
+        "http://127.0.0.1:9",
+        "--device-id",
+        "KIN-1",
+        "--queue",
+        str(tmp_path / "q.sqlite3"),
+        "--gpsd-port",
+        "9",
+        *FAST,
+    ]
+    first = start_agent(*args)
+    first.wait_for_log(r"agent\.started ")
+    second = start_agent(*args)
+    assert second.wait() == 1
+    assert any("agent.already_running" in line for line in second.log())
+    assert first.process.poll() is None  # the first one carries on
+    first.signal(signal.SIGTERM)
+    assert first.wait() == 0
+    # Once the first has stopped, the queue is free again.
+    third = start_agent(*args)
+    third.wait_for_log(r"agent\.started ")
+    third.signal(signal.SIGTERM)
+    assert third.wait() == 0
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -158,3 +158,99 @@ def test_unreachable_gpsd_is_reported_not_raised_raw():
     with pytest.raises(GpsdUnavailable, match="connect_failed"):
         adapter.connect()
     adapter.close()
+
+
+# --- situations the real gpsd cannot be made to produce on demand ----------------------------
+# A scripted stand-in speaking gpsd's JSON protocol over a real socket. It is a test double,
+# used only where the real daemon cannot be steered into the case: a report pushed between
+# ?POLL and its answer, and a daemon that accepts connections but never speaks.
+
+VERSION = '{"class":"VERSION","release":"3.22","rev":"3.22","proto_major":3,"proto_minor":14}\n'
+DEVICES = '{"class":"DEVICES","devices":[{"class":"DEVICE","path":"/dev/ttyUSB0"}]}\n'
+WATCH = '{"class":"WATCH","enable":true,"json":false}\n'
+PUSHED = '{"class":"DEVICE","path":"/dev/ttyUSB0","activated":"2024-05-01T12:00:00.000Z"}\n'
+POLL = (
+    '{"class":"POLL","time":"2024-05-01T12:00:05.100Z","active":1,'
+    '"tpv":[{"class":"TPV","device":"/dev/ttyUSB0","mode":3,"time":"2024-05-01T12:00:05.000Z",'
+    '"lat":35.5125,"lon":24.025,"altMSL":0.0,"track":0.0,"speed":0.0}],'
+    '"gst":[],"sky":[{"class":"SKY","device":"/dev/ttyUSB0","hdop":0.9,"nSat":0,"uSat":0}]}\n'
+)
+
+
+class ScriptedGpsd:
+    def __init__(self, *, silent: bool = False) -> None:
+        import socket
+        import threading
+
+        self.silent = silent
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        with conn:
+            if self.silent:
+                self.stop.wait(60)
+                return
+            stream = conn.makefile("rw")
+            stream.write(VERSION)
+            stream.flush()
+            while line := stream.readline():
+                if line.startswith("?WATCH"):
+                    stream.write(DEVICES + WATCH)
+                elif line.startswith("?POLL"):
+                    stream.write(PUSHED + POLL)
+                stream.flush()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+def test_reports_pushed_between_poll_and_answer_are_skipped():
+    fake = ScriptedGpsd()
+    adapter = GpsdAdapter("127.0.0.1", fake.port, timeout=5.0)
+    try:
+        adapter.connect()
+        fix = adapter.read_fix()
+        assert fix is not None and adapter.connected
+        # By hand from the POLL line: every value present, and the real zeros kept.
+        assert (fix.lat, fix.lon, fix.mode) == (35.5125, 24.025, 3)
+        assert (fix.altitude, fix.course, fix.speed_mps) == (0.0, 0.0, 0.0)
+        assert fix.hdop == 0.9
+        assert fix.satellites is None  # uSat 0 with a fix means "not reported"
+    finally:
+        adapter.close()
+        fake.close()
+
+
+def test_a_gpsd_that_never_answers_times_out_instead_of_hanging():
+    import threading
+
+    fake = ScriptedGpsd(silent=True)
+    adapter = GpsdAdapter("127.0.0.1", fake.port, timeout=0.5)
+    outcome: list[BaseException] = []
+
+    def connect() -> None:
+        try:
+            adapter.connect()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            outcome.append(exc)
+
+    worker = threading.Thread(target=connect, daemon=True)
+    try:
+        worker.start()
+        # A hang detector, not a speed check: the stand-in stays silent for 60 s, and without
+        # a timeout connect() would still be blocked long after this generous bound.
+        worker.join(30)
+        assert not worker.is_alive(), "connect() hung on a silent gpsd"
+        assert len(outcome) == 1 and isinstance(outcome[0], GpsdUnavailable)
+    finally:
+        fake.close()
+        adapter.close()
