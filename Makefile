@@ -32,7 +32,7 @@ up: setup
 	@echo "Kinisi is starting: open http://127.0.0.1:$(PORT)/"
 	@$(PY) manage.py seed_demo | tail -n 4
 	@echo "Stop with Ctrl-C."
-	PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PORT=$(PORT) $(VENV)/bin/honcho start -f Procfile
 
 test: $(VENV)/.installed
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
