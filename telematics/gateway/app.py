@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import signal
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -445,6 +446,10 @@ def run(config: GatewayConfig, **kwargs) -> None:
         import uvloop
     except ImportError:
         uvloop = None
+    # The writer thread and the loop hand the GIL back and forth several times per batch (each
+    # database round trip releases it); at the default 5 ms switch interval those hand-overs,
+    # not the database, would set the acknowledgement latency.
+    sys.setswitchinterval(config.gil_switch_interval)
     gateway = Gateway(config, **kwargs)
     if uvloop is not None:
         uvloop.run(gateway.serve())

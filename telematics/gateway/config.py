@@ -53,4 +53,5 @@ class GatewayConfig:
     retry_initial: float = 0.2
     retry_max: float = 5.0
     stats_interval: float = 30.0
+    gil_switch_interval: float = 0.0005
     filters: dict = field(default_factory=dict)

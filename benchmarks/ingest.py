@@ -1,0 +1,495 @@
+"""Benchmark: sustained ingestion through the real gateway, with a plain COPY as the ceiling.
+
+    .venv/bin/python benchmarks/ingest.py --db postgres      # PostgreSQL at 127.0.0.1:5432
+    .venv/bin/python benchmarks/ingest.py --db sqlite        # the embedded default
+    .venv/bin/python benchmarks/ingest.py --db postgres --trackers 200 --duration 5   # quick
+
+What runs: a fresh database (PostgreSQL database ``kinisi_bench``, or a SQLite file in a temp
+directory) migrated with Django; one municipality with ``--trackers`` Teltonika devices and
+``--http`` OsmAnd devices, each in its own vehicle; the gateway as its own process
+(``manage.py run_gateway``, exactly as deployed, hand-off to the workers included unless
+``--no-handoff``); and ``--procs`` load-generator processes. Every simulated tracker holds one
+connection (Teltonika TCP, or OsmAnd HTTP/1.1 keep-alive), sends a frame and waits for its
+acknowledgement before sending the next, as real trackers do. Two shapes: one position per
+Teltonika frame, and ten (a tracker emptying its buffer); OsmAnd always carries one.
+
+Figures per shape: positions stored per second over the measured window (acknowledged
+positions / wall time: a position is acknowledged only after its commit), acknowledgement latency
+p50/p99 per protocol, and the count check: every position sent must be a stored row, exactly.
+Then the ceiling: the same rows, dumped from the table, loaded with one plain ``COPY`` (PostgreSQL)
+or one ``executemany`` in one transaction (SQLite) into an empty table of the same schema and
+indexes; the ratio is gateway rate / plain rate. The machine has 2 cores shared by the gateway,
+the load generator and the database, so all three compete; figures are single runs (the medians
+of latencies are printed; run again to see the noise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import sqlite3
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
+PG_BENCH_DB = "kinisi_bench"
+
+# --- Teltonika Codec 8 frames, built from the wire format --------------------------------------
+
+_CRC_TABLE = []
+for _byte in range(256):
+    _crc = _byte
+    for _ in range(8):
+        _crc = (_crc >> 1) ^ 0xA001 if _crc & 1 else _crc >> 1
+    _CRC_TABLE.append(_crc)
+
+
+def crc16_ibm(data: bytes) -> int:
+    """CRC-16/IBM (ARC), table-driven: the generator must stay cheaper than the gateway."""
+    crc = 0
+    table = _CRC_TABLE
+    for byte in data:
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
+    return crc
+
+
+# IO elements of every record: ignition (239) and movement (240) as 1-byte values, external
+# voltage (66) as 2 bytes, total odometer (16) as 4 bytes: what an FMB920 sends by default.
+_RECORD = struct.Struct(">QBiihHBH")
+_IO_TAIL = bytes([0, 4, 2, 239, 1, 240, 1, 1, 66]) + (12500).to_bytes(2, "big") + bytes([1, 16])
+
+
+def teltonika_login(imei: str) -> bytes:
+    return struct.pack(">H", len(imei)) + imei.encode()
+
+
+def teltonika_packet(records: list[tuple[int, float, float, int]]) -> bytes:
+    """records: (unix ms, latitude, longitude, odometer m)."""
+    parts = [bytes([0x08, len(records)])]
+    for ms, lat, lon, odometer in records:
+        parts.append(_RECORD.pack(ms, 0, round(lon * 1e7), round(lat * 1e7), 20, 90, 9, 40))
+        parts.append(_IO_TAIL + odometer.to_bytes(4, "big") + b"\x00")
+    parts.append(bytes([len(records)]))
+    body = b"".join(parts)
+    return struct.pack(">II", 0, len(body)) + body + struct.pack(">I", crc16_ibm(body))
+
+
+# --- load generator -------------------------------------------------------------------------------
+
+
+class Track:
+    """A device's synthetic path: one fix a second, 40 km/h north-east, never implausible."""
+
+    def __init__(self, index: int, base_time: float) -> None:
+        self.t = base_time
+        self.lat = 35.40 + (index % 100) * 0.002
+        self.lon = 23.90 + (index // 100) * 0.002
+        self.odometer = 1_000_000 + index
+
+    def next(self) -> tuple[int, float, float, int]:
+        self.t += 1.0
+        self.lat += 0.00008
+        self.lon += 0.00008
+        self.odometer += 11
+        return int(self.t * 1000), self.lat, self.lon, self.odometer
+
+
+class Generator:
+    def __init__(self, ports, teltonika_ids, http_ids, per_message, base_time) -> None:
+        self.ports = ports
+        self.teltonika_ids = teltonika_ids
+        self.http_ids = http_ids
+        self.per_message = per_message
+        self.base_time = base_time
+        self.latency = {"teltonika": array.array("d"), "osmand": array.array("d")}
+        self.sent = {"teltonika": 0, "osmand": 0}
+        self.errors = 0
+        self.deadline = float("inf")
+
+    async def teltonika(self, index: int, imei: str, ready: asyncio.Event, go: asyncio.Event):
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.ports["teltonika"])
+        writer.write(teltonika_login(imei))
+        if await reader.readexactly(1) != b"\x01":
+            raise RuntimeError(f"login refused for {imei}")
+        ready.set()
+        await go.wait()
+        track = Track(index, self.base_time)
+        latencies = self.latency["teltonika"]
+        n = self.per_message
+        while time.monotonic() < self.deadline:
+            frame = teltonika_packet([track.next() for _ in range(n)])
+            started = time.perf_counter()
+            writer.write(frame)
+            ack = await reader.readexactly(4)
+            latencies.append(time.perf_counter() - started)
+            if int.from_bytes(ack, "big") != n:
+                raise RuntimeError(f"bad ack {ack!r}")
+            self.sent["teltonika"] += n
+        writer.close()
+
+    async def osmand(self, index: int, device_id: str, ready: asyncio.Event, go: asyncio.Event):
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.ports["osmand"])
+        ready.set()
+        await go.wait()
+        track = Track(10_000 + index, self.base_time)
+        latencies = self.latency["osmand"]
+        while time.monotonic() < self.deadline:
+            ms, lat, lon, _ = track.next()
+            request = (
+                f"GET /?id={device_id}&timestamp={ms // 1000}&lat={lat:.6f}&lon={lon:.6f}"
+                f"&speed=21.6&bearing=45&altitude=20&accuracy=5&batt=80 HTTP/1.1\r\n"
+                f"Host: 127.0.0.1\r\n\r\n"
+            ).encode()
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            latencies.append(time.perf_counter() - started)
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(f"bad response {head[:40]!r}")
+            self.sent["osmand"] += 1
+        writer.close()
+
+    async def run(self, start_at: float, duration: float) -> None:
+        go = asyncio.Event()
+        tasks, events = [], []
+        for i, imei in enumerate(self.teltonika_ids):
+            events.append(asyncio.Event())
+            tasks.append(asyncio.ensure_future(self.teltonika(i, imei, events[-1], go)))
+        for i, device_id in enumerate(self.http_ids):
+            events.append(asyncio.Event())
+            tasks.append(asyncio.ensure_future(self.osmand(i, device_id, events[-1], go)))
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 120)
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        self.deadline = time.monotonic() + duration
+        go.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        self.errors = sum(1 for r in results if isinstance(r, BaseException))
+        for r in results:
+            if isinstance(r, BaseException):
+                print(f"  generator error: {r!r}", file=sys.stderr)
+                break
+
+
+def generator_process(args, connection) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    generator = Generator(*args[:5])
+    started = time.time()
+    asyncio.run(generator.run(args[5], args[6]))
+    connection.send(
+        {
+            "sent": generator.sent,
+            "errors": generator.errors,
+            "latency": {k: v.tobytes() for k, v in generator.latency.items()},
+            "started": started,
+            "ended": time.time(),
+        }
+    )
+    connection.close()
+
+
+# --- database set-up ------------------------------------------------------------------------------
+
+
+def run_django(env: dict, *args: str) -> None:
+    subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], env=env, check=True, cwd=ROOT)
+
+
+SEED_SCRIPT = """
+import sys
+from django.utils import timezone
+from fleet.models import Municipality, Vehicle
+from telematics.models import Device, DeviceAssignment
+teltonika, http = int(sys.argv[1]), int(sys.argv[2])
+m = Municipality.objects.create(name="Benchmark", slug="benchmark")
+devices = [Device(municipality=m, unique_id=f"86{i:013d}", protocol="teltonika")
+           for i in range(teltonika)]
+devices += [Device(municipality=m, unique_id=f"phone{i:05d}", protocol="osmand")
+            for i in range(http)]
+Device.objects.bulk_create(devices, batch_size=500)
+vehicles = Vehicle.objects.bulk_create(
+    [Vehicle(municipality=m, plate=f"BEN{i:05d}") for i in range(len(devices))], batch_size=500)
+since = timezone.now() - timezone.timedelta(days=60)
+DeviceAssignment.objects.bulk_create(
+    [DeviceAssignment(municipality=m, device=d, vehicle=v, valid_from=since)
+     for d, v in zip(Device.objects.order_by("id"), vehicles)], batch_size=500)
+print(Device.objects.count(), "devices")
+"""
+
+
+def seed(env: dict, teltonika: int, http: int) -> None:
+    subprocess.run(
+        [PYTHON, "-c", "import django; django.setup(); exec(open(0).read())",
+         str(teltonika), str(http)],
+        input=SEED_SCRIPT,
+        text=True,
+        env=env,
+        check=True,
+        cwd=ROOT,
+    )
+
+
+def count_rows(db: str, url_or_path: str) -> int:
+    if db == "postgres":
+        import psycopg
+
+        with psycopg.connect(url_or_path) as conn:
+            return conn.execute("SELECT count(*) FROM telematics_position").fetchone()[0]
+    with sqlite3.connect(url_or_path) as conn:
+        return conn.execute("SELECT count(*) FROM telematics_position").fetchone()[0]
+
+
+COLUMNS = (
+    "device_id, vehicle_id, municipality_id, fix_time, server_time, latitude, longitude, "
+    "speed_kmh, course, altitude, accuracy, hdop, satellites, valid, ignition, odometer, "
+    "engine_hours, fuel_level, battery, driver_tag, attributes"
+)
+
+
+def plain_copy_rate(db: str, url_or_path: str, since_id: int) -> tuple[int, float]:
+    """Load the rows the gateway stored (id > since_id) again with one plain COPY (or one
+    executemany) into an empty table with the same columns and indexes; rows per second."""
+    if db == "postgres":
+        import psycopg
+
+        with psycopg.connect(url_or_path, autocommit=True) as conn:
+            buffer = bytearray()
+            with conn.cursor().copy(
+                f"COPY (SELECT {COLUMNS} FROM telematics_position WHERE id > {since_id}) "
+                f"TO STDOUT"
+            ) as copy:
+                for chunk in copy:
+                    buffer += chunk
+            rows = conn.execute(
+                "SELECT count(*) FROM telematics_position WHERE id > %s", (since_id,)
+            ).fetchone()[0]
+            conn.execute("DROP TABLE IF EXISTS bench_plain_copy")
+            conn.execute(
+                "CREATE TABLE bench_plain_copy (LIKE telematics_position INCLUDING DEFAULTS "
+                "INCLUDING CONSTRAINTS) PARTITION BY RANGE (fix_time)"
+            )
+            conn.execute("ALTER TABLE bench_plain_copy ADD PRIMARY KEY (id, fix_time)")
+            conn.execute("ALTER TABLE bench_plain_copy ADD UNIQUE (device_id, fix_time)")
+            conn.execute("CREATE INDEX ON bench_plain_copy (vehicle_id, fix_time)")
+            conn.execute("CREATE TABLE bench_plain_copy_default PARTITION OF bench_plain_copy "
+                         "DEFAULT")
+            started = time.perf_counter()
+            with conn.transaction(), conn.cursor().copy(
+                f"COPY bench_plain_copy ({COLUMNS}) FROM STDIN"
+            ) as copy:
+                copy.write(bytes(buffer))
+            elapsed = time.perf_counter() - started
+            conn.execute("DROP TABLE bench_plain_copy")
+        return rows, rows / elapsed
+    with sqlite3.connect(url_or_path, isolation_level=None) as conn:
+        rows = conn.execute(
+            f"SELECT {COLUMNS} FROM telematics_position WHERE id > ?", (since_id,)
+        ).fetchall()
+        schema = [
+            sql.replace("telematics_position", "bench_plain").replace(
+                "position_unique_device_fix_time", "bench_plain_unique"
+            ).replace("position_vehicle_fix_time", "bench_plain_vehicle")
+            for (sql,) in conn.execute(
+                "SELECT sql FROM sqlite_master WHERE tbl_name = 'telematics_position' "
+                "AND sql IS NOT NULL"
+            )
+        ]
+        conn.execute("DROP TABLE IF EXISTS bench_plain")
+        for statement in schema:
+            conn.execute(statement)
+        marks = ", ".join("?" * 21)
+        started = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(f"INSERT INTO bench_plain ({COLUMNS}) VALUES ({marks})", rows)
+        conn.execute("COMMIT")
+        elapsed = time.perf_counter() - started
+        conn.execute("DROP TABLE bench_plain")
+    return len(rows), len(rows) / elapsed
+
+
+def max_id(db: str, url_or_path: str) -> int:
+    if db == "postgres":
+        import psycopg
+
+        with psycopg.connect(url_or_path) as conn:
+            return conn.execute("SELECT coalesce(max(id), 0) FROM telematics_position").fetchone()[0]
+    with sqlite3.connect(url_or_path) as conn:
+        return conn.execute("SELECT coalesce(max(id), 0) FROM telematics_position").fetchone()[0]
+
+
+# --- one shape -------------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def run_shape(opts, env, db_target, per_message: int, base_time: float, workdir: Path) -> dict:
+    port_file = workdir / f"ports-{per_message}.json"
+    log_path = workdir / f"gateway-{per_message}.log"
+    command = [PYTHON, str(ROOT / "manage.py"), "run_gateway", "--host", "127.0.0.1",
+               "--osmand-port", "0", "--teltonika-port", "0", "--gt06-port", "-1",
+               "--h02-port", "-1", "--port-file", str(port_file)]
+    if opts.no_handoff:
+        command.append("--no-handoff")
+    with open(log_path, "w") as log_file:
+        gateway = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log_file,
+                                   stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not port_file.exists():
+            if gateway.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"gateway did not start; see {log_path}")
+            time.sleep(0.1)
+        ports = json.loads(port_file.read_text())
+        before_rows = count_rows(opts.db, db_target)
+        before_id = max_id(opts.db, db_target)
+
+        imeis = [f"86{i:013d}" for i in range(opts.trackers)]
+        phones = [f"phone{i:05d}" for i in range(opts.http)]
+        start_at = time.time() + 3 + opts.trackers / 500
+        pipes, processes = [], []
+        for p in range(opts.procs):
+            parent, child = mp.Pipe(duplex=False)
+            args = (ports, imeis[p :: opts.procs], phones[p :: opts.procs], per_message,
+                    base_time, start_at, opts.duration)
+            process = mp.Process(target=generator_process, args=(args, child))
+            process.start()
+            pipes.append(parent)
+            processes.append(process)
+        results = [pipe.recv() for pipe in pipes]
+        for process in processes:
+            process.join()
+    finally:
+        gateway.send_signal(signal.SIGTERM)
+        try:
+            gateway.wait(30)
+        except subprocess.TimeoutExpired:
+            gateway.kill()
+    sent = {"teltonika": 0, "osmand": 0}
+    latency: dict[str, list[float]] = {"teltonika": [], "osmand": []}
+    for result in results:
+        for key in sent:
+            sent[key] += result["sent"][key]
+            latency[key].extend(array.array("d", result["latency"][key]))
+    errors = sum(r["errors"] for r in results)
+    stored = count_rows(opts.db, db_target) - before_rows
+    total_sent = sum(sent.values())
+    window = opts.duration
+    plain_rows, plain_rate = plain_copy_rate(opts.db, db_target, before_id)
+    stats_lines = [line for line in log_path.read_text().splitlines() if "gateway.stats" in line]
+    return {
+        "per_message": per_message,
+        "sent": sent,
+        "total_sent": total_sent,
+        "stored": stored,
+        "errors": errors,
+        "rate": total_sent / window,
+        "latency": latency,
+        "plain_rows": plain_rows,
+        "plain_rate": plain_rate,
+        "gateway_stats": stats_lines[-1] if stats_lines else "",
+    }
+
+
+def report(opts, result: dict) -> None:
+    all_latency = result["latency"]["teltonika"] + result["latency"]["osmand"]
+    ms = 1000.0
+    print(f"\nshape: {result['per_message']} position(s) per Teltonika frame "
+          f"(OsmAnd: 1 per request)")
+    print(f"  trackers: {opts.trackers} Teltonika TCP + {opts.http} OsmAnd HTTP, "
+          f"{opts.procs} generator process(es), {opts.duration:.0f} s measured")
+    print(f"  positions sent (acknowledged): {result['total_sent']}  "
+          f"(teltonika {result['sent']['teltonika']}, osmand {result['sent']['osmand']})")
+    print(f"  rows stored:                   {result['stored']}")
+    verdict = "MATCH" if result["stored"] == result["total_sent"] and not result["errors"] else (
+        "MISMATCH"
+    )
+    print(f"  sent == stored:                {verdict}  (generator errors: {result['errors']})")
+    print(f"  positions stored per second:   {result['rate']:,.0f}")
+    print(f"  ack latency all:       p50 {percentile(all_latency, 0.5) * ms:7.1f} ms   "
+          f"p99 {percentile(all_latency, 0.99) * ms:7.1f} ms   ({len(all_latency)} acks)")
+    for protocol in ("teltonika", "osmand"):
+        values = result["latency"][protocol]
+        print(f"  ack latency {protocol:9s}: p50 {percentile(values, 0.5) * ms:7.1f} ms   "
+              f"p99 {percentile(values, 0.99) * ms:7.1f} ms")
+    kind = "PostgreSQL COPY" if opts.db == "postgres" else "SQLite executemany"
+    print(f"  plain {kind} of the same {result['plain_rows']} rows: "
+          f"{result['plain_rate']:,.0f} rows/s -> gateway/plain = "
+          f"{result['rate'] / result['plain_rate']:.2f}")
+    print(f"  gateway: {result['gateway_stats'].split(' INFO telematics.gateway ')[-1]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--trackers", type=int, default=1000, help="Teltonika TCP trackers")
+    parser.add_argument("--http", type=int, default=100, help="OsmAnd HTTP trackers")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per shape")
+    parser.add_argument("--procs", type=int, default=1, help="load generator processes")
+    parser.add_argument("--shapes", default="1,10", help="positions per Teltonika frame")
+    parser.add_argument("--no-handoff", action="store_true",
+                        help="gateway without the hand-over to the workers")
+    opts = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="kinisi-ingest-"))
+    env = dict(os.environ)
+    env["KINISI_VAR_DIR"] = str(workdir / "var")  # Celery's filesystem broker lands here
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    env.pop("REDIS_URL", None)
+    env["KINISI_LOG_LEVEL"] = "WARNING"
+    if opts.db == "postgres":
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {PG_BENCH_DB}")
+            conn.execute(f"CREATE DATABASE {PG_BENCH_DB}")
+        db_target = f"postgres://postgres@127.0.0.1:5432/{PG_BENCH_DB}"
+        env["DATABASE_URL"] = db_target
+    else:
+        db_target = str(workdir / "bench.sqlite3")
+        env["DATABASE_URL"] = f"sqlite:///{db_target}"
+    print(f"ingest benchmark: db={opts.db} cpus={os.cpu_count()} "
+          f"load={os.getloadavg()[0]:.2f} handoff={'off' if opts.no_handoff else 'on'}")
+    run_django(env, "migrate", "-v0")
+    seed(env, opts.trackers, opts.http)
+    env["KINISI_LOG_LEVEL"] = "INFO"
+
+    # Fix times start two hours ago, one second apart per device: plausible, never in the future.
+    base_time = time.time() - 7200
+    results = []
+    for shape in [int(s) for s in opts.shapes.split(",")]:
+        result = run_shape(opts, env, db_target, shape, base_time, workdir)
+        base_time += opts.duration * 200  # the next shape's fixes never collide with these
+        report(opts, result)
+        results.append(result)
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+    shutil.rmtree(workdir, ignore_errors=True)
+    if any(r["stored"] != r["total_sent"] or r["errors"] for r in results):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    mp.set_start_method("fork")
+    main()
