@@ -1,3 +1,4 @@
+# ruff: noqa: S608 - SQL built from this file's constant column list and integer ids
 """Benchmark: sustained ingestion through the real gateway, with a plain COPY as the ceiling.
 
     .venv/bin/python benchmarks/ingest.py --db postgres      # PostgreSQL at 127.0.0.1:5432
@@ -34,13 +35,11 @@ import os
 import shutil
 import signal
 import sqlite3
-import statistics
 import struct
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,8 +236,13 @@ print(Device.objects.count(), "devices")
 
 def seed(env: dict, teltonika: int, http: int) -> None:
     subprocess.run(
-        [PYTHON, "-c", "import django; django.setup(); exec(open(0).read())",
-         str(teltonika), str(http)],
+        [
+            PYTHON,
+            "-c",
+            "import django; django.setup(); exec(open(0).read())",
+            str(teltonika),
+            str(http),
+        ],
         input=SEED_SCRIPT,
         text=True,
         env=env,
@@ -273,8 +277,7 @@ def plain_copy_rate(db: str, url_or_path: str, since_id: int) -> tuple[int, floa
         with psycopg.connect(url_or_path, autocommit=True) as conn:
             buffer = bytearray()
             with conn.cursor().copy(
-                f"COPY (SELECT {COLUMNS} FROM telematics_position WHERE id > {since_id}) "
-                f"TO STDOUT"
+                f"COPY (SELECT {COLUMNS} FROM telematics_position WHERE id > {since_id}) TO STDOUT"
             ) as copy:
                 for chunk in copy:
                     buffer += chunk
@@ -289,12 +292,14 @@ def plain_copy_rate(db: str, url_or_path: str, since_id: int) -> tuple[int, floa
             conn.execute("ALTER TABLE bench_plain_copy ADD PRIMARY KEY (id, fix_time)")
             conn.execute("ALTER TABLE bench_plain_copy ADD UNIQUE (device_id, fix_time)")
             conn.execute("CREATE INDEX ON bench_plain_copy (vehicle_id, fix_time)")
-            conn.execute("CREATE TABLE bench_plain_copy_default PARTITION OF bench_plain_copy "
-                         "DEFAULT")
+            conn.execute(
+                "CREATE TABLE bench_plain_copy_default PARTITION OF bench_plain_copy DEFAULT"
+            )
             started = time.perf_counter()
-            with conn.transaction(), conn.cursor().copy(
-                f"COPY bench_plain_copy ({COLUMNS}) FROM STDIN"
-            ) as copy:
+            with (
+                conn.transaction(),
+                conn.cursor().copy(f"COPY bench_plain_copy ({COLUMNS}) FROM STDIN") as copy,
+            ):
                 copy.write(bytes(buffer))
             elapsed = time.perf_counter() - started
             conn.execute("DROP TABLE bench_plain_copy")
@@ -304,9 +309,9 @@ def plain_copy_rate(db: str, url_or_path: str, since_id: int) -> tuple[int, floa
             f"SELECT {COLUMNS} FROM telematics_position WHERE id > ?", (since_id,)
         ).fetchall()
         schema = [
-            sql.replace("telematics_position", "bench_plain").replace(
-                "position_unique_device_fix_time", "bench_plain_unique"
-            ).replace("position_vehicle_fix_time", "bench_plain_vehicle")
+            sql.replace("telematics_position", "bench_plain")
+            .replace("position_unique_device_fix_time", "bench_plain_unique")
+            .replace("position_vehicle_fix_time", "bench_plain_vehicle")
             for (sql,) in conn.execute(
                 "SELECT sql FROM sqlite_master WHERE tbl_name = 'telematics_position' "
                 "AND sql IS NOT NULL"
@@ -325,17 +330,20 @@ def plain_copy_rate(db: str, url_or_path: str, since_id: int) -> tuple[int, floa
     return len(rows), len(rows) / elapsed
 
 
+MAX_ID_SQL = "SELECT coalesce(max(id), 0) FROM telematics_position"
+
+
 def max_id(db: str, url_or_path: str) -> int:
     if db == "postgres":
         import psycopg
 
         with psycopg.connect(url_or_path) as conn:
-            return conn.execute("SELECT coalesce(max(id), 0) FROM telematics_position").fetchone()[0]
+            return conn.execute(MAX_ID_SQL).fetchone()[0]
     with sqlite3.connect(url_or_path) as conn:
-        return conn.execute("SELECT coalesce(max(id), 0) FROM telematics_position").fetchone()[0]
+        return conn.execute(MAX_ID_SQL).fetchone()[0]
 
 
-# --- one shape -------------------------------------------------------------------------------------
+# --- one shape ---------------------------------------------------------------------------------
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -348,14 +356,29 @@ def percentile(values: list[float], q: float) -> float:
 def run_shape(opts, env, db_target, per_message: int, base_time: float, workdir: Path) -> dict:
     port_file = workdir / f"ports-{per_message}.json"
     log_path = workdir / f"gateway-{per_message}.log"
-    command = [PYTHON, str(ROOT / "manage.py"), "run_gateway", "--host", "127.0.0.1",
-               "--osmand-port", "0", "--teltonika-port", "0", "--gt06-port", "-1",
-               "--h02-port", "-1", "--port-file", str(port_file)]
+    command = [
+        PYTHON,
+        str(ROOT / "manage.py"),
+        "run_gateway",
+        "--host",
+        "127.0.0.1",
+        "--osmand-port",
+        "0",
+        "--teltonika-port",
+        "0",
+        "--gt06-port",
+        "-1",
+        "--h02-port",
+        "-1",
+        "--port-file",
+        str(port_file),
+    ]
     if opts.no_handoff:
         command.append("--no-handoff")
     with open(log_path, "w") as log_file:
-        gateway = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log_file,
-                                   stderr=subprocess.STDOUT)
+        gateway = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT
+        )
     try:
         deadline = time.monotonic() + 60
         while not port_file.exists():
@@ -372,8 +395,15 @@ def run_shape(opts, env, db_target, per_message: int, base_time: float, workdir:
         pipes, processes = [], []
         for p in range(opts.procs):
             parent, child = mp.Pipe(duplex=False)
-            args = (ports, imeis[p :: opts.procs], phones[p :: opts.procs], per_message,
-                    base_time, start_at, opts.duration)
+            args = (
+                ports,
+                imeis[p :: opts.procs],
+                phones[p :: opts.procs],
+                per_message,
+                base_time,
+                start_at,
+                opts.duration,
+            )
             process = mp.Process(target=generator_process, args=(args, child))
             process.start()
             pipes.append(parent)
@@ -416,28 +446,41 @@ def run_shape(opts, env, db_target, per_message: int, base_time: float, workdir:
 def report(opts, result: dict) -> None:
     all_latency = result["latency"]["teltonika"] + result["latency"]["osmand"]
     ms = 1000.0
-    print(f"\nshape: {result['per_message']} position(s) per Teltonika frame "
-          f"(OsmAnd: 1 per request)")
-    print(f"  trackers: {opts.trackers} Teltonika TCP + {opts.http} OsmAnd HTTP, "
-          f"{opts.procs} generator process(es), {opts.duration:.0f} s measured")
-    print(f"  positions sent (acknowledged): {result['total_sent']}  "
-          f"(teltonika {result['sent']['teltonika']}, osmand {result['sent']['osmand']})")
+    print(
+        f"\nshape: {result['per_message']} position(s) per Teltonika frame (OsmAnd: 1 per request)"
+    )
+    print(
+        f"  trackers: {opts.trackers} Teltonika TCP + {opts.http} OsmAnd HTTP, "
+        f"{opts.procs} generator process(es), {opts.duration:.0f} s measured"
+    )
+    print(
+        f"  positions sent (acknowledged): {result['total_sent']}  "
+        f"(teltonika {result['sent']['teltonika']}, osmand {result['sent']['osmand']})"
+    )
     print(f"  rows stored:                   {result['stored']}")
-    verdict = "MATCH" if result["stored"] == result["total_sent"] and not result["errors"] else (
-        "MISMATCH"
+    verdict = (
+        "MATCH"
+        if result["stored"] == result["total_sent"] and not result["errors"]
+        else ("MISMATCH")
     )
     print(f"  sent == stored:                {verdict}  (generator errors: {result['errors']})")
     print(f"  positions stored per second:   {result['rate']:,.0f}")
-    print(f"  ack latency all:       p50 {percentile(all_latency, 0.5) * ms:7.1f} ms   "
-          f"p99 {percentile(all_latency, 0.99) * ms:7.1f} ms   ({len(all_latency)} acks)")
+    print(
+        f"  ack latency all:       p50 {percentile(all_latency, 0.5) * ms:7.1f} ms   "
+        f"p99 {percentile(all_latency, 0.99) * ms:7.1f} ms   ({len(all_latency)} acks)"
+    )
     for protocol in ("teltonika", "osmand"):
         values = result["latency"][protocol]
-        print(f"  ack latency {protocol:9s}: p50 {percentile(values, 0.5) * ms:7.1f} ms   "
-              f"p99 {percentile(values, 0.99) * ms:7.1f} ms")
+        print(
+            f"  ack latency {protocol:9s}: p50 {percentile(values, 0.5) * ms:7.1f} ms   "
+            f"p99 {percentile(values, 0.99) * ms:7.1f} ms"
+        )
     kind = "PostgreSQL COPY" if opts.db == "postgres" else "SQLite executemany"
-    print(f"  plain {kind} of the same {result['plain_rows']} rows: "
-          f"{result['plain_rate']:,.0f} rows/s -> gateway/plain = "
-          f"{result['rate'] / result['plain_rate']:.2f}")
+    print(
+        f"  plain {kind} of the same {result['plain_rows']} rows: "
+        f"{result['plain_rate']:,.0f} rows/s -> gateway/plain = "
+        f"{result['rate'] / result['plain_rate']:.2f}"
+    )
     print(f"  gateway: {result['gateway_stats'].split(' INFO telematics.gateway ')[-1]}")
 
 
@@ -449,8 +492,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per shape")
     parser.add_argument("--procs", type=int, default=1, help="load generator processes")
     parser.add_argument("--shapes", default="1,10", help="positions per Teltonika frame")
-    parser.add_argument("--no-handoff", action="store_true",
-                        help="gateway without the hand-over to the workers")
+    parser.add_argument(
+        "--no-handoff", action="store_true", help="gateway without the hand-over to the workers"
+    )
     opts = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="kinisi-ingest-"))
@@ -470,8 +514,10 @@ def main() -> None:
     else:
         db_target = str(workdir / "bench.sqlite3")
         env["DATABASE_URL"] = f"sqlite:///{db_target}"
-    print(f"ingest benchmark: db={opts.db} cpus={os.cpu_count()} "
-          f"load={os.getloadavg()[0]:.2f} handoff={'off' if opts.no_handoff else 'on'}")
+    print(
+        f"ingest benchmark: db={opts.db} cpus={os.cpu_count()} "
+        f"load={os.getloadavg()[0]:.2f} handoff={'off' if opts.no_handoff else 'on'}"
+    )
     run_django(env, "migrate", "-v0")
     seed(env, opts.trackers, opts.http)
     env["KINISI_LOG_LEVEL"] = "INFO"
