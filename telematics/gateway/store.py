@@ -161,21 +161,22 @@ def open_store(config: DatabaseConfig) -> Store:
 # PostgreSQL
 
 
-def _month_start(moment: datetime, offset: int) -> datetime:
+def month_start(moment: datetime, offset: int) -> datetime:
     month_index = moment.year * 12 + moment.month - 1 + offset
     return datetime(month_index // 12, month_index % 12 + 1, 1, tzinfo=UTC)
 
 
-def partition_name(month_start: datetime) -> str:
-    return f"{POSITION_TABLE}_{month_start:%Y%m}"
+def partition_name(start: datetime) -> str:
+    return f"{POSITION_TABLE}_{start:%Y%m}"
 
 
-def partition_ddl(month_start: datetime) -> str:
-    """DDL for one monthly partition of the positions table (idempotent)."""
-    end = _month_start(month_start, 1)
+def partition_ddl(start: datetime) -> str:
+    """DDL for the monthly partition of the positions table that begins at ``start``
+    (idempotent)."""
+    end = month_start(start, 1)
     return (
-        f"CREATE TABLE IF NOT EXISTS {partition_name(month_start)} PARTITION OF {POSITION_TABLE} "
-        f"FOR VALUES FROM ('{month_start.isoformat()}') TO ('{end.isoformat()}')"
+        f"CREATE TABLE IF NOT EXISTS {partition_name(start)} PARTITION OF {POSITION_TABLE} "
+        f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
     )
 
 
@@ -346,7 +347,7 @@ class PostgresStore(Store):
 
     def ensure_partitions(self, around: datetime) -> None:
         for offset in (-1, 0, 1, 2):
-            start = _month_start(around, offset)
+            start = month_start(around, offset)
             name = partition_name(start)
             if name in self._partitions_done:
                 continue

@@ -1,0 +1,113 @@
+"""What reads in the telematics app. Every query on positions is bounded by vehicle and time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from fleet.scoping import scope_queryset
+from telematics.models import Device, DeviceAssignment, Position, UnknownDevice, VehicleLiveState
+
+# Longest time range one positions request may ask for: a month of one vehicle at one fix a
+# second is 2.7 million rows, which is where a request stops being a request.
+MAX_POSITIONS_RANGE = timedelta(days=31)
+# A vehicle not heard from for this long is shown as offline on the live map.
+OFFLINE_AFTER = timedelta(minutes=10)
+
+
+def device_list(*, user) -> QuerySet[Device]:
+    current = DeviceAssignment.objects.filter(valid_to__isnull=True).select_related("vehicle")
+    return scope_queryset(Device.objects.all(), user).prefetch_related(
+        Prefetch("assignments", queryset=current, to_attr="open_assignments")
+    )
+
+
+def unknown_device_list() -> QuerySet[UnknownDevice]:
+    """Unknown devices belong to no municipality yet: every administrator sees them."""
+    return UnknownDevice.objects.all()
+
+
+def time_range(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """Validate a requested range: both ends, start before end, at most MAX_POSITIONS_RANGE."""
+    if start is None or end is None:
+        raise ValidationError({"range": _("Give both the start and the end of the time range.")})
+    if timezone.is_naive(start) or timezone.is_naive(end):
+        raise ValidationError({"range": _("Times must include their time zone.")})
+    if end <= start:
+        raise ValidationError({"range": _("The end must come after the start.")})
+    if end - start > MAX_POSITIONS_RANGE:
+        raise ValidationError({"range": _("Ask for at most 31 days at a time.")})
+    return start, end
+
+
+def vehicle_positions(*, vehicle_id: int, start: datetime, end: datetime) -> QuerySet[Position]:
+    """Positions of one vehicle in [start, end), oldest first (index vehicle, fix_time)."""
+    start, end = time_range(start, end)
+    return Position.objects.filter(
+        vehicle_id=vehicle_id, fix_time__gte=start, fix_time__lt=end
+    ).order_by("fix_time")
+
+
+@dataclass(frozen=True, slots=True)
+class LiveVehicle:
+    vehicle_id: int
+    label: str
+    status: str  # moving, stopped, offline, no_data
+    latitude: float | None
+    longitude: float | None
+    speed_kmh: float | None
+    course: float | None
+    ignition: bool | None
+    fix_time: datetime | None
+    last_seen: datetime | None
+
+
+def live_vehicles(*, user, now: datetime | None = None) -> list[LiveVehicle]:
+    """Every vehicle of the user's municipality with where it is now (if known)."""
+    from fleet.models import Vehicle
+
+    now = now or timezone.now()
+    vehicles = scope_queryset(Vehicle.objects.all(), user).order_by("pk")
+    states = {
+        s.vehicle_id: s
+        for s in scope_queryset(VehicleLiveState.objects.all(), user).only(
+            "vehicle_id",
+            "latitude",
+            "longitude",
+            "speed_kmh",
+            "course",
+            "ignition",
+            "moving",
+            "fix_time",
+            "last_seen",
+        )
+    }
+    result = []
+    for vehicle in vehicles:
+        state = states.get(vehicle.pk)
+        if state is None:
+            status = "no_data"
+        elif state.last_seen < now - OFFLINE_AFTER:
+            status = "offline"
+        else:
+            status = "moving" if state.moving else "stopped"
+        result.append(
+            LiveVehicle(
+                vehicle_id=vehicle.pk,
+                label=str(vehicle),
+                status=status,
+                latitude=state.latitude if state else None,
+                longitude=state.longitude if state else None,
+                speed_kmh=state.speed_kmh if state else None,
+                course=state.course if state else None,
+                ignition=state.ignition if state else None,
+                fix_time=state.fix_time if state else None,
+                last_seen=state.last_seen if state else None,
+            )
+        )
+    return result
