@@ -126,3 +126,317 @@ FACTORY_FOR_MODEL: dict = {
     Driver: lambda municipality: DriverFactory(municipality=municipality),
     Document: lambda municipality: DocumentFactory(municipality=municipality),
 }
+
+
+# --- dispatch ------------------------------------------------------------------------------------
+from django.utils import timezone as _tz  # noqa: E402
+
+from dispatch import models as dispatch_models  # noqa: E402
+
+
+class JobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = dispatch_models.Job
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    kind = "bulky_waste"
+    title = factory.Sequence(lambda n: f"Ογκώδη αντικείμενα {n}")
+    address = "Χάληδων 20, Χανιά"
+    # A point on a street of the Chania extract (Χάληδων).
+    latitude, longitude = 35.5149, 24.0182
+    service_minutes = 15
+
+
+class ShiftFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = dispatch_models.Shift
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    driver = factory.SubFactory(DriverFactory, municipality=factory.SelfAttribute("..municipality"))
+    vehicle = None
+    starts_at = factory.LazyFunction(lambda: _tz.now() - timedelta(hours=2))
+    ends_at = factory.LazyFunction(lambda: _tz.now() + timedelta(hours=6))
+
+
+class MovementOrderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = dispatch_models.MovementOrder
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    year = factory.LazyFunction(lambda: _tz.now().year)
+    number = factory.Sequence(lambda n: n + 1)
+    department = factory.SubFactory(
+        DepartmentFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    requested_by = factory.SubFactory(
+        UserFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    vehicle = factory.SubFactory(
+        VehicleFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    purpose = "Μεταφορά υλικών"
+    destination = "Σούδα"
+    starts_at = factory.LazyFunction(lambda: _tz.now() + timedelta(days=1))
+    ends_at = factory.LazyFunction(lambda: _tz.now() + timedelta(days=1, hours=4))
+
+
+class RecurrenceRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = dispatch_models.RecurrenceRule
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    name = factory.Sequence(lambda n: f"Αποκομιδή {n}")
+    latitude, longitude = 35.5149, 24.0182
+    weekdays = factory.LazyFunction(lambda: [0, 3])
+    starts_on = factory.LazyFunction(lambda: date.today())
+    window_start = "07:00"
+    window_end = "09:00"
+
+
+class UnloadSiteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = dispatch_models.UnloadSite
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    name = factory.Sequence(lambda n: f"ΣΜΑ {n}")
+    latitude, longitude = 35.5080, 24.0330
+
+
+class PlanFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = dispatch_models.Plan
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    day = factory.LazyFunction(lambda: date.today())
+    status = "draft"
+
+
+FACTORY_FOR_MODEL.update(
+    {
+        dispatch_models.Job: lambda municipality: JobFactory(municipality=municipality),
+        dispatch_models.Shift: lambda municipality: ShiftFactory(municipality=municipality),
+        dispatch_models.MovementOrder: lambda m: MovementOrderFactory(municipality=m),
+        dispatch_models.RecurrenceRule: lambda m: RecurrenceRuleFactory(municipality=m),
+        dispatch_models.UnloadSite: lambda m: UnloadSiteFactory(municipality=m),
+        dispatch_models.Plan: lambda municipality: PlanFactory(municipality=municipality),
+    }
+)
+
+
+# --- Fuel and maintenance -----------------------------------------------------------------------
+from datetime import UTC, datetime  # noqa: E402
+
+from fleet.models import (  # noqa: E402
+    Expense,
+    FuelAnomaly,
+    FuelCard,
+    FuelCardProvider,
+    FuelEntry,
+    FuelImportRun,
+    FuelStation,
+    Reminder,
+    RoadworthinessTest,
+    ServicePlan,
+    ServiceRecord,
+    WorkOrder,
+    WorkOrderPart,
+)
+
+
+class FuelStationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FuelStation
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    name = factory.Sequence(lambda n: f"Πρατήριο {n}")
+    brand = "ΕΚΟ"
+    latitude, longitude = 35.5120, 24.0300
+
+
+class FuelCardProviderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FuelCardProvider
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    name = factory.Sequence(lambda n: f"Κάρτες {n}")
+    columns = factory.LazyFunction(
+        lambda: {
+            "transaction_id": "Αρ. Συναλλαγής",
+            "date": "Ημερομηνία",
+            "time": "Ώρα",
+            "plate": "Πινακίδα",
+            "card_number": "Κάρτα",
+            "litres": "Λίτρα",
+            "unit_price": "Τιμή",
+            "amount": "Ποσό",
+            "station": "Πρατήριο",
+        }
+    )
+
+
+class FuelCardFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FuelCard
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    provider = factory.SubFactory(
+        FuelCardProviderFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    number = factory.Sequence(lambda n: f"7077{n:012d}")
+    vehicle = factory.SubFactory(
+        VehicleFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+
+
+class FuelImportRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FuelImportRun
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    provider = factory.SubFactory(
+        FuelCardProviderFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    original_name = "statement.csv"
+    file = factory.django.FileField(
+        filename="statement.csv",
+        data="Ημερομηνία;Πινακίδα;Λίτρα\n03/02/2025;ΚΗΥ-1234;50,00\n".encode(),
+    )
+
+
+class FuelEntryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FuelEntry
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    vehicle = factory.SubFactory(
+        VehicleFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    filled_at = factory.LazyFunction(lambda: datetime(2025, 2, 3, 8, 0, tzinfo=UTC))
+    litres = Decimal("80.00")
+    unit_price = Decimal("1.6500")
+    amount = Decimal("132.00")
+    station_name = "ΕΚΟ Σούδας"
+
+
+class FuelAnomalyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FuelAnomaly
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    fuel_entry = factory.SubFactory(
+        FuelEntryFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    vehicle = factory.SelfAttribute("fuel_entry.vehicle")
+    kind = "over_capacity"
+    key = factory.LazyAttribute(lambda o: f"over_capacity:{o.fuel_entry.pk}")
+    occurred_at = factory.SelfAttribute("fuel_entry.filled_at")
+    facts = factory.LazyFunction(lambda: {"litres": 400.0, "tank_capacity_l": 300.0})
+
+
+class ServicePlanFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ServicePlan
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    name = factory.Sequence(lambda n: f"Σέρβις {n}")
+    vehicle = factory.SubFactory(
+        VehicleFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    category = ""
+    every_km = 20000
+    every_days = 365
+
+
+class WorkOrderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WorkOrder
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    vehicle = factory.SubFactory(
+        VehicleFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    title = factory.Sequence(lambda n: f"Βλάβη {n}")
+    reported_at = factory.LazyFunction(lambda: datetime(2025, 2, 3, 8, 0, tzinfo=UTC))
+
+
+class WorkOrderPartFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WorkOrderPart
+
+    work_order = factory.SubFactory(WorkOrderFactory)
+    municipality = factory.SelfAttribute("work_order.municipality")
+    name = "Φίλτρο λαδιού"
+    quantity = Decimal("1")
+    unit_cost = Decimal("25.00")
+
+
+class ServiceRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ServiceRecord
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    vehicle = factory.SubFactory(
+        VehicleFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    performed_on = date(2025, 1, 15)
+
+
+class RoadworthinessTestFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RoadworthinessTest
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    vehicle = factory.SubFactory(
+        VehicleFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    tested_on = date(2024, 10, 1)
+    result = "pass"
+
+
+class ExpenseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Expense
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    vehicle = factory.SubFactory(
+        VehicleFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    kind = "insurance"
+    incurred_on = date(2025, 1, 10)
+    amount = Decimal("450.00")
+
+
+class ReminderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Reminder
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    vehicle = factory.SubFactory(
+        VehicleFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    key = factory.LazyAttribute(lambda o: f"vehicle:{o.vehicle.pk}:insurance:")
+    rule = "insurance"
+    due_on = date(2025, 3, 1)
+
+
+FACTORY_FOR_MODEL.update(
+    {
+        FuelStation: lambda municipality: FuelStationFactory(municipality=municipality),
+        FuelCardProvider: lambda municipality: FuelCardProviderFactory(municipality=municipality),
+        FuelCard: lambda municipality: FuelCardFactory(municipality=municipality),
+        FuelImportRun: lambda municipality: FuelImportRunFactory(municipality=municipality),
+        FuelEntry: lambda municipality: FuelEntryFactory(municipality=municipality),
+        FuelAnomaly: lambda municipality: FuelAnomalyFactory(municipality=municipality),
+        ServicePlan: lambda municipality: ServicePlanFactory(municipality=municipality),
+        ServiceRecord: lambda municipality: ServiceRecordFactory(municipality=municipality),
+        WorkOrder: lambda municipality: WorkOrderFactory(municipality=municipality),
+        WorkOrderPart: lambda municipality: WorkOrderPartFactory(
+            work_order=WorkOrderFactory(municipality=municipality)
+        ),
+        RoadworthinessTest: lambda municipality: RoadworthinessTestFactory(
+            municipality=municipality
+        ),
+        Expense: lambda municipality: ExpenseFactory(municipality=municipality),
+        Reminder: lambda municipality: ReminderFactory(municipality=municipality),
+    }
+)
