@@ -87,3 +87,151 @@ for _app in ("telematics", "dispatch", "reports"):
     except ModuleNotFoundError as exc:
         if exc.name != f"{_app}.admin":
             raise
+
+
+# --- Fuel and maintenance (status changes go through the pages, where the services apply them)
+from fleet.models import (  # noqa: E402
+    Expense,
+    FuelAnomaly,
+    FuelCard,
+    FuelCardProvider,
+    FuelEntry,
+    FuelImportRun,
+    FuelStation,
+    Reminder,
+    RoadworthinessTest,
+    ServicePlan,
+    ServiceRecord,
+    WorkOrder,
+    WorkOrderPart,
+)
+
+
+@admin.register(FuelStation)
+class FuelStationAdmin(admin.ModelAdmin):
+    list_display = ["name", "brand", "is_municipal_tank", "active", "municipality"]
+    list_filter = ["municipality", "is_municipal_tank", "active"]
+    search_fields = ["name", "brand", "address"]
+
+
+@admin.register(FuelCardProvider)
+class FuelCardProviderAdmin(admin.ModelAdmin):
+    list_display = ["name", "date_order", "decimal_separator", "municipality"]
+    list_filter = ["municipality"]
+
+
+@admin.register(FuelCard)
+class FuelCardAdmin(admin.ModelAdmin):
+    list_display = ["number", "provider", "vehicle", "active", "municipality"]
+    list_filter = ["municipality", "provider", "active"]
+    search_fields = ["number"]
+    raw_id_fields = ["vehicle"]
+
+
+@admin.register(FuelEntry)
+class FuelEntryAdmin(admin.ModelAdmin):
+    list_display = ["filled_at", "vehicle", "litres", "amount", "source", "station_name"]
+    list_filter = ["municipality", "source", "full_tank"]
+    search_fields = ["vehicle__plate", "station_name", "transaction_id", "card_number"]
+    raw_id_fields = ["vehicle", "driver", "station", "card", "import_run"]
+    date_hierarchy = "filled_at"
+
+
+@admin.register(FuelImportRun)
+class FuelImportRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "original_name",
+        "provider",
+        "status",
+        "rows_imported",
+        "rows_failed",
+        "created_at",
+    ]
+    list_filter = ["municipality", "status"]
+    readonly_fields = [
+        "status",
+        "errors",
+        "rows_total",
+        "rows_imported",
+        "rows_duplicate",
+        "rows_failed",
+    ]
+
+
+@admin.register(FuelAnomaly)
+class FuelAnomalyAdmin(admin.ModelAdmin):
+    list_display = ["occurred_at", "vehicle", "kind", "status", "municipality"]
+    list_filter = ["municipality", "kind", "status"]
+    raw_id_fields = ["vehicle", "fuel_entry"]
+
+
+@admin.register(ServicePlan)
+class ServicePlanAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "vehicle",
+        "category",
+        "every_km",
+        "every_hours",
+        "every_days",
+        "active",
+    ]
+    list_filter = ["municipality", "category", "active"]
+    raw_id_fields = ["vehicle"]
+
+
+@admin.register(ServiceRecord)
+class ServiceRecordAdmin(admin.ModelAdmin):
+    list_display = ["performed_on", "vehicle", "plan", "odometer_km", "engine_hours"]
+    list_filter = ["municipality"]
+    raw_id_fields = ["vehicle", "plan", "work_order"]
+
+
+class WorkOrderPartInline(admin.TabularInline):
+    model = WorkOrderPart
+    extra = 0
+    exclude = ["municipality"]
+
+
+@admin.register(WorkOrder)
+class WorkOrderAdmin(admin.ModelAdmin):
+    list_display = ["pk", "title", "vehicle", "status", "takes_off_road", "reported_at"]
+    list_filter = ["municipality", "status", "takes_off_road"]
+    search_fields = ["title", "vehicle__plate", "vendor"]
+    raw_id_fields = ["vehicle", "reported_by_driver", "service_plan"]
+    # The vehicle's status follows these; they change only through the work-order pages.
+    readonly_fields = [
+        "status",
+        "takes_off_road",
+        "off_road_from",
+        "off_road_until",
+        "off_road_days",
+    ]
+    inlines = [WorkOrderPartInline]
+
+    def save_formset(self, request, form, formset, change):
+        for part in formset.save(commit=False):
+            part.municipality_id = form.instance.municipality_id
+            part.save()
+        for part in formset.deleted_objects:
+            part.delete()
+
+
+@admin.register(RoadworthinessTest)
+class RoadworthinessTestAdmin(admin.ModelAdmin):
+    list_display = ["tested_on", "vehicle", "result", "centre", "municipality"]
+    list_filter = ["municipality", "result"]
+    raw_id_fields = ["vehicle"]
+
+
+@admin.register(Expense)
+class ExpenseAdmin(admin.ModelAdmin):
+    list_display = ["incurred_on", "vehicle", "kind", "amount", "municipality"]
+    list_filter = ["municipality", "kind"]
+    raw_id_fields = ["vehicle", "document"]
+
+
+@admin.register(Reminder)
+class ReminderAdmin(admin.ModelAdmin):
+    list_display = ["due_on", "rule", "detail", "vehicle", "driver", "emailed_at", "dismissed_at"]
+    list_filter = ["municipality", "rule"]

@@ -598,7 +598,8 @@ def check_vehicle(
             profile,
             history,
             period_key=period_key or f"{int(period[0])}-{int(period[1])}",
-            occurred_at=datetime.fromtimestamp(period[1], UTC),
+            # The last second of the period, so it never falls into the next one.
+            occurred_at=datetime.fromtimestamp(period[1] - 1, UTC),
             config=config,
         )
     )

@@ -100,7 +100,7 @@ class ColumnMapping:
         return missing
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RowError:
     line: int
     code: str
@@ -118,7 +118,7 @@ class RowError:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ParsedRow:
     line: int
     occurred_at: datetime  # aware, UTC
