@@ -213,8 +213,12 @@ def _first(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def build_nx_graph(source: Path | str, clip: Clip | None = None) -> nx.MultiDiGraph:
+def build_nx_graph(
+    source: Path | str, clip: Clip | None = None, *, simplify: bool = True
+) -> nx.MultiDiGraph:
     """The drivable, strongly connected, simplified OSMnx graph of ``source``.
+
+    ``simplify=False`` keeps every OSM node (benchmarks use it for a larger graph).
 
     Edges carry OSMnx's ``length`` (m), ``speed_kph`` and ``travel_time`` (s), plus the integer
     weights the router uses (``travel_time_ms``, ``length_mm``) and the heavy vehicle limits
@@ -268,11 +272,19 @@ def build_nx_graph(source: Path | str, clip: Clip | None = None) -> nx.MultiDiGr
     # edge has one street name, one speed and one set of limits: a point snapped halfway along it
     # is then reached in exactly half its time, and a limit closes only the stretch it is signed
     # on.
-    G = ox.simplify_graph(
-        G,
-        edge_attrs_differ=["highway", "name", "speed_kph", "maxweight_t", "maxheight_m", "hgv_no"],
-        edge_attr_aggs={"length": sum, "travel_time": sum},
-    )
+    if simplify:
+        G = ox.simplify_graph(
+            G,
+            edge_attrs_differ=[
+                "highway",
+                "name",
+                "speed_kph",
+                "maxweight_t",
+                "maxheight_m",
+                "hgv_no",
+            ],
+            edge_attr_aggs={"length": sum, "travel_time": sum},
+        )
     for _u, _v, data in G.edges(data=True):
         for key in ("speed_kph", "maxweight_t", "maxheight_m", "hgv_no", "highway"):
             value = data[key]

@@ -25,6 +25,7 @@ import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from dispatch.routing.core import DEFAULT_MAX_TABLE_NODES, CoreEngine
 from dispatch.routing.network import RoadNetwork
 
 logger = logging.getLogger(__name__)
@@ -238,16 +239,25 @@ class _Profile:
     snap_edges: np.ndarray  # canonical edges with at least one open direction
     tree: shapely.STRtree
     engines: dict[Metric, DijkstraEngine] = field(default_factory=dict)
+    cores: dict[Metric, CoreEngine] = field(default_factory=dict)
 
 
 class Router:
     """Routes, matrices and snapping on one :class:`RoadNetwork`. Thread-safe for queries."""
 
-    def __init__(self, net: RoadNetwork, *, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> None:
+    def __init__(
+        self,
+        net: RoadNetwork,
+        *,
+        max_snap_m: float = DEFAULT_MAX_SNAP_M,
+        max_table_nodes: int = DEFAULT_MAX_TABLE_NODES,
+    ) -> None:
         self.net = net
         self.max_snap_m = max_snap_m
+        self.max_table_nodes = max_table_nodes
         self._lock = threading.Lock()
         self._profiles: dict[bytes, _Profile] = {}
+        self._by_vehicle: dict[Vehicle | None, _Profile] = {}
         self._weights = {Metric.TIME: net.time_ms, Metric.DISTANCE: net.length_mm}
         # Local equirectangular projection (metres) for snapping: at municipal scale its error
         # is far below GPS noise, and it keeps the nearest-point search in plain planar maths.
@@ -295,6 +305,21 @@ class Router:
                 twin[e] = other
         return twin
 
+    def prepare(
+        self, vehicle: Vehicle | None = None, metrics: Sequence[Metric] = (Metric.TIME,)
+    ) -> str:
+        """Do the per-profile precomputation now rather than on the first query; says what."""
+        prof = self._profile(vehicle)
+        done = []
+        for metric in metrics:
+            core = self._core(prof, Metric(metric))
+            table = core.build_table()
+            done.append(
+                f"{metric}: core of {core.n_core:,} junctions"
+                + (", all-pairs table" if table else ", searched per query")
+            )
+        return "; ".join(done)
+
     def drawn_edges(self) -> np.ndarray:
         """One edge per street stretch: both directions of a two-way street count once."""
         return np.flatnonzero(self._canonical)
@@ -316,7 +341,16 @@ class Router:
         return ~closed
 
     def _profile(self, vehicle: Vehicle | None) -> _Profile:
-        mask = self.open_mask(vehicle)
+        prof = self._by_vehicle.get(vehicle)
+        if prof is None:
+            prof = self._profile_for_mask(self.open_mask(vehicle))
+            if len(self._by_vehicle) > 256:  # weights come from requests: keep this bounded
+                self._by_vehicle.clear()
+            self._by_vehicle[vehicle] = prof
+        return prof
+
+    def _profile_for_mask(self, mask: np.ndarray) -> _Profile:
+        """Vehicles that close the same roads share one profile."""
         key = np.packbits(mask).tobytes()
         prof = self._profiles.get(key)
         if prof is not None:
@@ -332,9 +366,7 @@ class Router:
                     tree=shapely.STRtree(self._lines[snap_edges]),
                 )
                 self._profiles[key] = prof
-                logger.info(
-                    "routing.profile_ready closed_edges=%d vehicle=%s", int((~mask).sum()), vehicle
-                )
+                logger.info("routing.profile_ready closed_edges=%d", int((~mask).sum()))
         return prof
 
     def _engine(self, prof: _Profile, metric: Metric) -> DijkstraEngine:
@@ -343,6 +375,32 @@ class Router:
             engine = DijkstraEngine(self.net, self._weights[metric], prof.open_mask)
             prof.engines[metric] = engine
         return engine
+
+    def _core(self, prof: _Profile, metric: Metric) -> CoreEngine:
+        core = prof.cores.get(metric)
+        if core is None:
+            with self._lock:
+                core = prof.cores.get(metric)
+                if core is None:
+                    other = Metric.DISTANCE if metric == Metric.TIME else Metric.TIME
+                    core = CoreEngine(
+                        self.net.n_nodes,
+                        self.net.src,
+                        self.net.dst,
+                        self._weights[metric],
+                        self._weights[other],
+                        prof.open_mask,
+                        max_table_nodes=self.max_table_nodes,
+                    )
+                    prof.cores[metric] = core
+                    logger.info(
+                        "routing.core_ready metric=%s nodes=%d core=%d ms=%.0f",
+                        metric,
+                        self.net.n_nodes,
+                        core.n_core,
+                        core.setup_s * 1000,
+                    )
+        return core
 
     # -- snapping --
 
@@ -543,7 +601,7 @@ class Router:
         if bad:
             return Route(ok=False, reason=bad[0].reason, snaps=snaps)
         prof = self._profile(vehicle)
-        engine = self._engine(prof, metric)
+        engine = self._core(prof, metric)
         weight = self._weights[metric]
         pieces: list[np.ndarray] = []
         all_edges: list[int] = []
@@ -576,7 +634,12 @@ class Router:
         )
 
     def _leg(
-        self, a: Snap, b: Snap, prof: _Profile, engine: DijkstraEngine, weight: np.ndarray
+        self,
+        a: Snap,
+        b: Snap,
+        prof: _Profile,
+        engine: CoreEngine | DijkstraEngine,
+        weight: np.ndarray,
     ) -> tuple[np.ndarray, list[int], float, float] | None:
         net = self.net
         exits = self._exits(a, prof, weight)
@@ -688,8 +751,7 @@ class Router:
                     y_node[j, k], y_cost[j, k], y_other[j, k] = y.node, y.cost, y.rest(other)
         src = np.unique(x_node[x_node >= 0])
         dst = np.unique(y_node[y_node >= 0])
-        engine = self._engine(prof, metric)
-        table, table_other = self._node_table(engine, src, dst, other)
+        table, table_other = self._core(prof, metric).table_between(src, dst, annotate=True)
         xi = np.searchsorted(src, np.maximum(x_node, 0)) if len(src) else np.zeros_like(x_node)
         yi = np.searchsorted(dst, np.maximum(y_node, 0)) if len(dst) else np.zeros_like(y_node)
         best = np.full((n_o, n_d), np.inf)
@@ -720,46 +782,13 @@ class Router:
                 continue
             for j in by_edge.get(s.edge, ()):
                 cost, e, fa, fb = self._direct(s, d_snaps[j], prof, primary)
-                if cost < best[i, j]:
+                if cost <= best[i, j]:  # ties go to the straight drive, as in route()
                     best[i, j] = cost
                     best_other[i, j] = (fb - fa) * other[e]
         unreachable = ~np.isfinite(best)
         best[unreachable] = np.nan
         best_other[unreachable] = np.nan
         return best, best_other
-
-    def _node_table(
-        self, engine: DijkstraEngine, src: np.ndarray, dst: np.ndarray, other: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Node-to-node costs, and the other weight summed along those same best paths."""
-        if len(src) == 0 or len(dst) == 0:
-            empty = np.full((len(src), len(dst)), np.inf)
-            return empty, empty.copy()
-        dist, pred = dijkstra(engine.csr, directed=True, indices=src, return_predecessors=True)
-        n = engine.n
-        # The other weight of the edge into each node on its shortest-path tree, then sums up
-        # the tree by pointer doubling (log2(depth) numpy passes instead of a walk per pair).
-        rows = np.repeat(np.arange(len(src)), n)
-        p = pred.ravel().astype(np.int64)
-        child = np.tile(np.arange(n), len(src))
-        has = p >= 0
-        acc = np.zeros(p.shape)
-        edge_into = engine.edges_between_pairs(p[has], child[has]) if has.any() else None
-        if edge_into is not None:
-            acc[has] = other[edge_into]
-        flat = np.where(has, rows * n + p, -1)
-        while True:
-            live = flat >= 0
-            if not live.any():
-                break
-            idx = flat[live]
-            acc_new = acc.copy()
-            acc_new[live] += acc[idx]
-            flat_new = flat.copy()
-            flat_new[live] = flat[idx]
-            acc, flat = acc_new, flat_new
-        acc = acc.reshape(len(src), n)
-        return dist[:, dst], acc[:, dst]
 
     def node_table(
         self,
@@ -770,11 +799,8 @@ class Router:
         vehicle: Vehicle | None = None,
     ) -> np.ndarray:
         """Junction-to-junction costs (node indices in, ms or mm out; inf when unreachable)."""
-        engine = self._engine(self._profile(vehicle), Metric(metric))
-        src = np.asarray(sources, dtype=np.int64)
-        dst = np.asarray(targets, dtype=np.int64)
-        us, inv = np.unique(src, return_inverse=True)
-        return engine.table(us, dst)[inv]
+        core = self._core(self._profile(vehicle), Metric(metric))
+        return core.table_between(np.asarray(sources), np.asarray(targets))[0]
 
     def node_path(
         self,
@@ -785,8 +811,8 @@ class Router:
         vehicle: Vehicle | None = None,
     ) -> np.ndarray | None:
         """Edge ids of the best junction-to-junction path, or None when there is none."""
-        engine = self._engine(self._profile(vehicle), Metric(metric))
-        return engine.path_edges(int(source), int(target))
+        core = self._core(self._profile(vehicle), Metric(metric))
+        return core.path(int(source), int(target))
 
     def durations_from(
         self,
