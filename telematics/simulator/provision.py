@@ -7,7 +7,6 @@ assigned from ``valid_from`` on. Nothing here runs while the simulation does.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,11 +15,10 @@ from django.db import transaction
 
 from fleet.choices import VehicleStatus
 from fleet.models import Municipality, Vehicle
+from telematics import services
 from telematics.models import Device, DeviceAssignment
 from telematics.simulator.motion import VehicleSpec
 from telematics.simulator.transport import PROTOCOLS
-
-log = logging.getLogger("telematics.simulator")
 
 # Vehicles that are off the road do not drive in the simulation either.
 _IDLE_STATUSES = (VehicleStatus.IN_MAINTENANCE, VehicleStatus.OUT_OF_SERVICE, VehicleStatus.RETIRED)
@@ -124,42 +122,22 @@ def _simulator_device(
     municipality: Municipality, vehicle: Vehicle, protocol: str, valid_from: datetime
 ) -> Device:
     unique_id = simulator_imei(vehicle.pk)
-    device, created = Device.objects.get_or_create(
-        unique_id=unique_id,
-        defaults={
-            "municipality": municipality,
-            "protocol": protocol,
-            "name": f"Simulator {vehicle.display_plate or vehicle.pk}",
-        },
-    )
-    if created:
-        log.info(
-            "simulator.device_created device=%s vehicle=%s protocol=%s",
-            unique_id,
-            vehicle.pk,
-            protocol,
+    device = Device.objects.filter(unique_id=unique_id).first()
+    if device is None:
+        device = services.device_create(
+            municipality=municipality,
+            unique_id=unique_id,
+            protocol=protocol,
+            name=f"Simulator {vehicle.display_plate or vehicle.pk}",
         )
-    else:
-        changed = []
-        if not device.active:
-            device.active = True
-            changed.append("active")
-        if changed:
-            device.save(update_fields=[*changed, "updated_at"])
+    elif not device.active:
+        device = services.device_update(device=device, active=True)
     current = DeviceAssignment.objects.filter(device=device, valid_to__isnull=True).first()
-    if current is not None and current.vehicle_id != vehicle.pk:
-        # The simulator's device of this vehicle was moved by hand; it drives this vehicle again.
-        current.valid_to = max(valid_from, current.valid_from + timedelta(seconds=1))
-        current.save(update_fields=["valid_to"])
-        current = None
-    if current is None:
-        latest = DeviceAssignment.objects.filter(device=device).order_by("-valid_to").first()
+    if current is None or current.vehicle_id != vehicle.pk:
         start = valid_from
-        if latest is not None and latest.valid_to is not None:
-            start = max(start, latest.valid_to)
-        DeviceAssignment.objects.create(
-            municipality=municipality, device=device, vehicle=vehicle, valid_from=start
-        )
-        # The gateway reloads devices whose updated_at moved (assignments included).
-        device.save(update_fields=["updated_at"])
+        latest = DeviceAssignment.objects.filter(device=device).order_by("-valid_from").first()
+        if latest is not None:
+            # The device was moved by hand since: it drives this vehicle again from now on.
+            start = max(start, (latest.valid_to or latest.valid_from) + timedelta(seconds=1))
+        services.device_assign(device=device, vehicle=vehicle, valid_from=start)
     return device

@@ -106,7 +106,7 @@ class DeviceLink:
                     self.unique_id,
                     self.protocol,
                     len(self.queue),
-                    exc or type(exc).__name__,
+                    str(exc) or type(exc).__name__,
                 )
                 await self._close()
                 await _wait_any(stop, timeout=backoff)
