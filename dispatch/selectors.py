@@ -234,21 +234,41 @@ def _movement_blocks(
     return out
 
 
-def _external_blocks(vehicle_ids: list[int], day: date) -> dict[int, list[rules.Reason]]:
-    """Reasons other parts of Kinisi keep (open work orders in maintenance), when present."""
+# Compliance codes of the maintenance module that the rules here name themselves.
+_COMPLIANCE_CODES = {"kteo": "kteo_expired", "insurance": "insurance_expired"}
+
+
+def _compliance_blocks(
+    municipality_id: int, vehicle_ids: list[int], day: date
+) -> dict[int, list[rules.Reason]] | None:
+    """What the maintenance module says stops each vehicle on ``day`` (overdue ΚΤΕΟ by the legal
+    schedule, insurance, road tax, tachograph, open work orders that take it off the road), or
+    None when that module is not available (the rules then read the documents themselves)."""
     try:
-        from fleet.selectors.eligibility import vehicle_blocks  # noqa: PLC0415
+        from fleet.selectors.maintenance import vehicles_eligibility  # noqa: PLC0415
     except ImportError:
-        return {}
+        return None
     try:
-        found = vehicle_blocks(vehicle_ids=vehicle_ids, day=day)
+        found = vehicles_eligibility(
+            municipality_id=municipality_id, on=day, vehicle_ids=vehicle_ids
+        )
     except Exception:  # noqa: BLE001 - another module's failure must not stop dispatching
-        log.exception("dispatch.external_eligibility_failed vehicles=%d", len(vehicle_ids))
-        return {}
-    return {
-        vid: [rules.Reason(str(code), {"detail": str(detail)}) for code, detail in items]
-        for vid, items in found.items()
-    }
+        log.exception("dispatch.compliance_failed vehicles=%d", len(vehicle_ids))
+        return None
+    out: dict[int, list[rules.Reason]] = {}
+    for vid, reasons in found.items():
+        out[vid] = [
+            rules.Reason(
+                _COMPLIANCE_CODES.get(r.code, r.code),
+                {"message": str(r.message), "expired_on": r.due_on}
+                if r.due_on
+                else {"message": str(r.message)},
+            )
+            # The vehicle's status is one of the rules here already.
+            for r in reasons
+            if r.code != "status"
+        ]
+    return out
 
 
 def fleet_facts(
@@ -269,7 +289,8 @@ def fleet_facts(
     ids = [v.pk for v in vehicles]
     at = _job_instant(job, now)
     day = at.astimezone(local_zone(municipality)).date()
-    documents = _latest_documents(ids)
+    compliance = _compliance_blocks(municipality.pk, ids, day)
+    documents = _latest_documents(ids) if compliance is None else {}
     live = _live_states(ids)
     queues: dict[int, list[Job]] = defaultdict(list)
     for queued in queued_jobs(municipality_id=municipality.pk, vehicle_ids=ids):
@@ -286,7 +307,7 @@ def fleet_facts(
             crew[shift.vehicle_id].append(_driver_facts(shift.driver, True))
     service_end = at + timedelta(minutes=job.service_minutes)
     blocks = _movement_blocks(municipality.pk, ids, at, service_end)
-    for vid, reasons in _external_blocks(ids, day).items():
+    for vid, reasons in (compliance or {}).items():
         blocks[vid].extend(reasons)
 
     from dispatch.routing.selectors import vehicle_profile  # noqa: PLC0415
@@ -482,6 +503,8 @@ def reason_text(reason: rules.Reason) -> str:
             "licence": needed,
             "drivers": "; ".join(parts),
         }
+    if p.get("message"):
+        return str(p["message"])
     template = texts.get(code)
     if template is None:
         detail = p.get("detail")

@@ -286,6 +286,8 @@ def job_assign(
             job.municipality_id, [vehicle.pk] + ([current_vehicle] if current_vehicle else [])
         )
         queue = queues[vehicle.pk]
+        # Read again under the lock: the rules must see the vehicle as it is now.
+        vehicle = Vehicle.objects.select_related("department").get(pk=vehicle.pk)
         job = Job.objects.select_for_update().select_related("municipality").get(pk=job.pk)
         allowed = {JobStatus.NEW} | ({JobStatus.ASSIGNED} if reassign else set())
         if job.status not in allowed or job.vehicle_id != current_vehicle:

@@ -133,7 +133,8 @@ def test_ineligible_vehicles_are_listed_apart_with_reasons(municipality_a, crewe
         vehicle=kteo,
         kind="kteo",
         issued_on=date.today() - timedelta(days=800),
-        expires_on=date.today() - timedelta(days=1),
+        # Past the test's date and past the month of grace after it (fleet.compliance).
+        expires_on=date.today() - timedelta(days=60),
     )
     workshop = crewed(municipality_a, status="in_maintenance")
     van = crewed(municipality_a, category="van")
@@ -147,7 +148,7 @@ def test_ineligible_vehicles_are_listed_apart_with_reasons(municipality_a, crewe
         van.pk: ["wrong_category"],
     }
     message = next(r for r in payload["ineligible"] if r["vehicle"] == kteo.pk)["reasons"][0]
-    assert "expired" in message["message"]
+    assert "KTEO" in message["message"]
 
 
 def test_assignment_puts_the_job_in_the_vehicles_queue_with_eta_and_driver(
@@ -545,3 +546,19 @@ def test_audit_trail_is_in_time_order(assigned):
 
 def test_job_factory_makes_a_new_job(municipality_a):
     assert JobFactory(municipality=municipality_a).status == JobStatus.NEW
+
+
+def test_open_work_order_that_takes_the_vehicle_off_the_road_blocks_it(
+    municipality_a, crewed, routed
+):
+    from fleet.services.maintenance import work_order_report
+
+    vehicle = crewed(municipality_a)
+    work_order_report(
+        municipality=municipality_a, vehicle=vehicle, title="Φρένα", takes_off_road=True
+    )
+    job = new_job(municipality_a)
+    with pytest.raises(services.AssignmentRefused) as refused:
+        services.job_assign(job=job, vehicle=vehicle)
+    assert "work_order" in [r.code for r in refused.value.reasons]
+    assert "Φρένα" in refused.value.message
