@@ -118,7 +118,11 @@ class Connection(asyncio.Protocol):
 
     # --- messages -----------------------------------------------------------------------------
 
-    def handle_messages(self, messages: list[Message]) -> None:
+    def handle_messages(
+        self, messages: list[Message], resolved: tuple[str, DeviceInfo | None] | None = None
+    ) -> None:
+        """``resolved``: the answer of a database lookup just made for the first message's
+        device (so a lookup is never repeated in a loop for the same message)."""
         registry = self.gateway.registry
         for index, message in enumerate(messages):
             if self.closed:
@@ -127,7 +131,10 @@ class Connection(asyncio.Protocol):
             if not unique_id:
                 self.fail("no_device_id", message.kind)
                 return
-            info = registry.get(unique_id)
+            if resolved is not None and resolved[0] == unique_id:
+                info = resolved[1]
+            else:
+                info = registry.get(unique_id)
             if info is UNRESOLVED:
                 self._pending = messages[index:]
                 self._resolving = True
@@ -154,7 +161,7 @@ class Connection(asyncio.Protocol):
             self.close()
             return
         pending, self._pending = self._pending or [], None
-        self.handle_messages(pending)
+        self.handle_messages(pending, resolved=(unique_id, found))
         self.update_reading()
 
     def authorised(self, info: DeviceInfo, message: Message) -> bool:
