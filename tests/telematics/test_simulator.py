@@ -186,6 +186,15 @@ def test_same_seed_gives_the_same_day(road):
     assert run() == run()
 
 
+def test_simulator_imeis_carry_a_luhn_check_digit():
+    from telematics.simulator.provision import simulator_imei
+
+    # By hand: body 99000000000001 -> doubled digits 1->2 and 9->9, plus 9: 20, check digit 0.
+    assert simulator_imei(1) == "990000000000010"
+    # Body 99000000000002 -> 4 + 9 + 9 = 22, check digit 8.
+    assert simulator_imei(2) == "990000000000028"
+
+
 def test_started_mid_shift_the_fleet_is_spread_over_the_town(road):
     specs = [VehicleSpec(f"v{i}", "pickup", DEPOT) for i in range(10)]
     sim = FleetSimulation(road, specs, calendar=WorkingCalendar(), start=SHIFT_START + 7200)

@@ -174,7 +174,7 @@ def test_position_encoder_round_trips_through_the_decoder():
     assert (decoded.fix_time, decoded.course, decoded.ignition) == (fix.fix_time, 7.0, True)
 
 
-def test_position_encoder_matches_a_vector_byte_for_byte():
+def test_position_encoder_writes_vector_44s_values_in_the_plain_spelling():
     fix = Fix(
         unique_id="1451316409",
         fix_time=datetime(2015, 3, 7, 3, 1, 49, tzinfo=UTC),
