@@ -16,6 +16,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.permissions import BasePermission
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -201,11 +202,18 @@ class SeesMaps(BasePermission):
         return any(has_capability(request.user, c) for c in MAP_CAPABILITIES)
 
 
+class GeoJSONRenderer(JSONRenderer):
+    media_type = "application/geo+json"
+    format = "geojson"
+
+
 class StreetsView(APIView):
     """The municipality's drivable streets as a GeoJSON FeatureCollection (``name``, ``class``,
     ``oneway`` per stretch): the base map when there is no tile server."""
 
     permission_classes = [SeesMaps]
+    # Lets clients ask for application/geo+json (or plain JSON) without a 406.
+    renderer_classes = [GeoJSONRenderer, JSONRenderer]
 
     @extend_schema(responses=OpenApiResponse(OpenApiTypes.OBJECT, description="GeoJSON"))
     def get(self, request):

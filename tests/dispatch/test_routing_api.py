@@ -337,3 +337,45 @@ def test_build_graph_reports_bad_input(db, tmp_path):
         call_command("build_graph", "--municipality", "atlantis")
     with pytest.raises(CommandError, match="could not be built"):
         call_command("build_graph", "--source", str(tmp_path / "missing.osm"))
+
+
+# --- in a real browser ------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_route_planner_in_a_browser_draws_streets_and_a_route(live_server, client, monkeypatch):
+    """Headless Chromium: with no tile server the map shows the street graph (never a grey
+    square) with the OSM attribution; two stops give a route with its time."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no system Chromium")
+    # Playwright runs an event loop in this thread; the ORM calls below are plain sync code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    municipality = MunicipalityFactory(slug="chania-browser")
+    user = UserFactory(municipality=municipality, role=Role.DISPATCHER)
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        context = browser.new_context()
+        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+        page = context.new_page()
+        page.goto(live_server.url + PLANNER)
+        page.wait_for_selector(".leaflet-kinisi-basemap-pane canvas", timeout=20_000)
+        assert "© OpenStreetMap contributors" in page.inner_text(".leaflet-control-attribution")
+        page.evaluate("window.kinisiPlanner.addStop(35.5150, 24.0180)")
+        page.evaluate("window.kinisiPlanner.addStop(35.5100, 24.0300)")
+        page.wait_for_function(
+            "document.getElementById('planner-summary').textContent.indexOf('·') > 0",
+            timeout=20_000,
+        )
+        summary = page.inner_text("#planner-summary")
+        assert "min" in summary and "km" in summary
+        # The route is drawn over the streets, in the overlay pane.
+        assert page.locator(".leaflet-overlay-pane path").count() >= 1
+        browser.close()

@@ -57,7 +57,7 @@
     var url = options.streetsUrl || DEFAULT_STREETS_URL;
     var pane = basemapPane(map);
     map.getContainer().style.background = "#f4f1ea";
-    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/geo+json" } })
+    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/geo+json, application/json" } })
       .then(function (response) {
         if (!response.ok) {
           throw new Error("streets " + response.status);

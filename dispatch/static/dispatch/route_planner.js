@@ -129,8 +129,8 @@
       stops = [];
       update();
     });
-    // For scripted use (and the browser test): add a stop by coordinates.
-    map.kinisiAddStop = function (lat, lon) { addStop(L.latLng(lat, lon)); };
+    // For scripted use (and the browser test): the map, and adding a stop by coordinates.
+    global.kinisiPlanner = { map: map, addStop: function (lat, lon) { addStop(L.latLng(lat, lon)); } };
     update();
   };
 })(window);
