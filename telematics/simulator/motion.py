@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -313,7 +314,8 @@ class SimVehicle:
     next_report: int = 0
     last_report: int = -1
     shift_started: bool = False
-    routes: list[tuple[int, ...]] = field(default_factory=list)
+    # The latest routes driven (bounded: a simulator may run for weeks).
+    routes: deque[tuple[int, ...]] = field(default_factory=lambda: deque(maxlen=1000))
     parked_point: tuple[float, float, float] = (0.0, 0.0, 0.0)  # (lat, lon, course)
 
     @property
