@@ -99,7 +99,8 @@ def test_every_route_is_a_connected_path_of_the_graph(road, day):
         assert all(net.dst[a] == net.src[b] for a, b in zip(route, route[1:], strict=False))
     for vehicle in sim.vehicles:
         # Each route starts where the previous one ended.
-        for before, after in zip(vehicle.routes, vehicle.routes[1:], strict=False):
+        routes = list(vehicle.routes)
+        for before, after in zip(routes, routes[1:], strict=False):
             assert net.dst[before[-1]] == net.src[after[0]]
 
 
