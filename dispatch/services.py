@@ -288,7 +288,11 @@ def job_assign(
         queue = queues[vehicle.pk]
         # Read again under the lock: the rules must see the vehicle as it is now.
         vehicle = Vehicle.objects.select_related("department").get(pk=vehicle.pk)
-        job = Job.objects.select_for_update().select_related("municipality").get(pk=job.pk)
+        job = (
+            Job.objects.select_for_update(of=("self",))
+            .select_related("municipality")
+            .get(pk=job.pk)
+        )
         allowed = {JobStatus.NEW} | ({JobStatus.ASSIGNED} if reassign else set())
         if job.status not in allowed or job.vehicle_id != current_vehicle:
             holder = job.vehicle.display_plate if job.vehicle_id else ""
@@ -546,7 +550,7 @@ def job_transition(
     with transaction.atomic():
         current_vehicle = Job.objects.filter(pk=job.pk).values_list("vehicle_id", flat=True).first()
         queues = _lock_queues(job.municipality_id, [current_vehicle] if current_vehicle else [])
-        job = Job.objects.select_for_update().select_related("driver").get(pk=job.pk)
+        job = Job.objects.select_for_update(of=("self",)).select_related("driver").get(pk=job.pk)
         _check_driver_actor(job, actor)
         if to_status not in TRANSITIONS.get(job.status, ()):
             raise ValidationError(
@@ -654,7 +658,7 @@ def job_note_add(*, job: Job, actor=None, text: str) -> Job:
     text = (text or "").strip()
     if not text:
         raise ValidationError({"text": _("Write a note.")})
-    job = Job.objects.select_for_update().select_related("driver").get(pk=job.pk)
+    job = Job.objects.select_for_update(of=("self",)).select_related("driver").get(pk=job.pk)
     _check_driver_actor(job, actor)
     job.driver_note = f"{job.driver_note}\n{text}".strip() if job.driver_note else text
     job.save(update_fields=["driver_note", "updated_at"])
@@ -675,7 +679,7 @@ def _check_photo(upload: UploadedFile) -> None:
 @transaction.atomic
 def job_photo_add(*, job: Job, actor=None, photo: UploadedFile) -> Job:
     _check_photo(photo)
-    job = Job.objects.select_for_update().select_related("driver").get(pk=job.pk)
+    job = Job.objects.select_for_update(of=("self",)).select_related("driver").get(pk=job.pk)
     _check_driver_actor(job, actor)
     job.photo.save(photo.name or "photo.jpg", photo, save=False)
     job.save(update_fields=["photo", "updated_at"])
@@ -1136,7 +1140,9 @@ def plan_adjust(*, plan: Plan, routes: dict[int, list[int]]) -> Plan:
     them; any rule an order breaks is listed with its route."""
     from dispatch import planning  # noqa: PLC0415
 
-    plan = Plan.objects.select_for_update().select_related("municipality").get(pk=plan.pk)
+    plan = (
+        Plan.objects.select_for_update(of=("self",)).select_related("municipality").get(pk=plan.pk)
+    )
     if plan.status != PlanStatus.DRAFT:
         raise ValidationError(_("Only a draft plan can be adjusted."))
     plan.result = planning.retime(plan, routes)
@@ -1148,7 +1154,11 @@ def plan_apply(*, plan: Plan, actor) -> PlanApplyResult:
     """Assign every planned job to its vehicle, in the plan's order and times."""
     outcome = PlanApplyResult()
     with transaction.atomic():
-        plan = Plan.objects.select_for_update().select_related("municipality").get(pk=plan.pk)
+        plan = (
+            Plan.objects.select_for_update(of=("self",))
+            .select_related("municipality")
+            .get(pk=plan.pk)
+        )
         if plan.status != PlanStatus.DRAFT:
             raise ValidationError(_("Only a draft plan can be applied."))
         midnight, _end = selectors.local_day_bounds(plan.municipality, plan.day)
