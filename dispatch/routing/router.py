@@ -268,6 +268,8 @@ class Router:
         xy = self._project(net.geom_coords[:, 1], net.geom_coords[:, 0])
         self._xy = xy
         self._twin = self._find_twins()
+        names = net.names.tolist()
+        self.edge_names: list[str] = [names[i] for i in net.name_idx.tolist()]
         e = np.arange(net.n_edges)
         self._canonical = (self._twin < 0) | (e < self._twin)
         # Cumulative planar length along each edge's shape, for cutting partial edges.
@@ -438,9 +440,9 @@ class Router:
         if len(vi) and len(prof.snap_edges):
             xy = self._project(pts[vi, 0], pts[vi, 1])
             geoms = shapely.points(xy)
-            # Planar distances are a slight overestimate-or-under at the edges of a large area;
-            # the tolerance is relaxed by 1% and the exact (haversine) distance is checked below.
-            (qi, ti), _ = self.tree_query(prof, geoms, limit * 1.01 + 1.0)
+            # No max_distance: shapely's nearest search is faster without one here, and the
+            # exact (haversine) distance to the road is checked against the limit below.
+            (qi, ti), _ = self.tree_query(prof, geoms)
             hit_point = np.full(len(vi), -1, dtype=np.int64)
             hit_point[qi] = ti  # with all_matches=False each query has at most one hit
             for j, i in enumerate(vi):
@@ -471,7 +473,7 @@ class Router:
                         road_lat=float(on_road[k, 1]),
                         road_lon=float(on_road[k, 0]),
                         distance_m=float(dist[k]),
-                        street=self.net.edge_name(e),
+                        street=self.edge_names[e],
                     )
         for i, r in enumerate(results):
             if r is None:
@@ -485,17 +487,16 @@ class Router:
         return results  # type: ignore[return-value]
 
     @staticmethod
-    def tree_query(prof: _Profile, geoms: np.ndarray, max_distance: float) -> Any:
-        return prof.tree.query_nearest(
-            geoms, max_distance=max_distance, return_distance=True, all_matches=False
-        )
+    def tree_query(prof: _Profile, geoms: np.ndarray) -> Any:
+        return prof.tree.query_nearest(geoms, return_distance=True, all_matches=False)
 
     def _point_at(self, edges: np.ndarray, frac: np.ndarray) -> np.ndarray:
         """lon/lat of the point at ``frac`` (of planar length) along each edge."""
-        out = np.empty((len(edges), 2))
-        for k, (e, f) in enumerate(zip(edges.tolist(), frac.tolist(), strict=True)):
-            out[k] = self._cut(e, f, f)[0]
-        return out
+        xy = shapely.get_coordinates(
+            shapely.line_interpolate_point(self._lines[edges], frac, normalized=True)
+        )
+        # The projection is affine, so this is the same point _cut() interpolates in lon/lat.
+        return np.column_stack([xy[:, 0] / self._kx + self.lon0, xy[:, 1] / self._ky + self.lat0])
 
     def _cut(self, edge: int, a: float, b: float) -> np.ndarray:
         """lon/lat coordinates of ``edge`` between fractions ``a`` <= ``b`` of its length."""
@@ -563,6 +564,84 @@ class Router:
         if at_end:
             out.append(_Link(int(net.dst[e]), 0.0, -1))
         return _cheapest_per_node(out)
+
+    def _links(
+        self,
+        snaps: Sequence[Snap],
+        prof: _Profile,
+        weight: np.ndarray,
+        other: np.ndarray,
+        *,
+        leaving: bool,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_exits` (``leaving``) or :meth:`_entries` for many snaps at once, as
+        (node, cost, other weight) arrays of shape (n, 2); node -1 and cost inf mark no link.
+        Same links, same order, same ties as the one-snap methods."""
+        n = len(snaps)
+        node = np.full((n, 2), -1, dtype=np.int64)
+        cost = np.full((n, 2), np.inf)
+        oth = np.zeros((n, 2))
+        ok = np.array([s.ok for s in snaps], dtype=bool)
+        idx = np.flatnonzero(ok)
+        if len(idx) == 0:
+            return node, cost, oth
+        e = np.array([snaps[i].edge for i in idx], dtype=np.int64)
+        f = np.array([snaps[i].fraction for i in idx])
+        net = self.net
+        twin = self._twin[e]
+        has_twin = twin >= 0
+        t = np.where(has_twin, twin, 0)
+        length = self._cum[net.geom_offsets[e + 1] - 1]
+        at_start = f * length <= AT_JUNCTION_M
+        at_end = (1.0 - f) * length <= AT_JUNCTION_M
+        c0 = prof.open_mask[e]  # along the edge itself
+        c1 = has_twin & prof.open_mask[t]  # along its other direction
+        share_e = (1.0 - f) if leaving else f  # share of the edge covered, either direction
+        share_t = f if leaving else (1.0 - f)
+        # Two candidate junctions: "a" is reached along the edge (its end when leaving, its
+        # start when arriving), "b" along the twin; a point at a junction links there for free.
+        a_node = net.dst[e] if leaving else net.src[e]
+        b_node = net.src[e] if leaving else net.dst[e]
+        a_free = at_end if leaving else at_start
+        b_free = at_start if leaving else at_end
+        a_cost = np.where(c0, share_e * weight[e], np.inf)
+        a_oth = np.where(c0, share_e * other[e], 0.0)
+        free = a_free & (a_cost > 0.0)
+        a_cost, a_oth = np.where(free, 0.0, a_cost), np.where(free, 0.0, a_oth)
+        b_cost = np.where(c1, share_t * weight[t], np.inf)
+        # _Link.rest computes the twin's share as end - start = 1 - (1 - f): same float here.
+        rest_t = (1.0 - (1.0 - f)) if leaving else share_t
+        b_oth = np.where(c1, rest_t * other[t], 0.0)
+        free = b_free & (b_cost > 0.0)
+        b_cost, b_oth = np.where(free, 0.0, b_cost), np.where(free, 0.0, b_oth)
+        # Order of first appearance in _exits/_entries, which decides ties downstream.
+        only_a_free = (~c1 & ~at_start & at_end) if leaving else (~c1 & at_start)
+        a_first = c0 | only_a_free
+        a_ok, b_ok = np.isfinite(a_cost), np.isfinite(b_cost)
+        same = a_node == b_node  # a loop edge: one junction, keep the cheaper link
+        merge_b = same & b_ok & (~a_ok | (b_cost < a_cost))
+        a_cost = np.where(merge_b, b_cost, a_cost)
+        a_oth = np.where(merge_b, b_oth, a_oth)
+        a_ok = a_ok | merge_b
+        b_ok = b_ok & ~same
+        first_node = np.where(a_first, a_node, b_node)
+        first_cost = np.where(a_first, a_cost, b_cost)
+        first_oth = np.where(a_first, a_oth, b_oth)
+        first_ok = np.where(a_first, a_ok, b_ok)
+        second_node = np.where(a_first, b_node, a_node)
+        second_cost = np.where(a_first, b_cost, a_cost)
+        second_oth = np.where(a_first, b_oth, a_oth)
+        second_ok = np.where(a_first, b_ok, a_ok)
+        # Compact: a missing first link lets the second move into slot 0.
+        slot0_node = np.where(first_ok, first_node, np.where(second_ok, second_node, -1))
+        slot0_cost = np.where(first_ok, first_cost, np.where(second_ok, second_cost, np.inf))
+        slot0_oth = np.where(first_ok, first_oth, np.where(second_ok, second_oth, 0.0))
+        both = first_ok & second_ok
+        node[idx, 0], cost[idx, 0], oth[idx, 0] = slot0_node, slot0_cost, slot0_oth
+        node[idx, 1] = np.where(both, second_node, -1)
+        cost[idx, 1] = np.where(both, second_cost, np.inf)
+        oth[idx, 1] = np.where(both, second_oth, 0.0)
+        return node, cost, oth
 
     def _direct(
         self, a: Snap, b: Snap, prof: _Profile, weight: np.ndarray
@@ -735,20 +814,8 @@ class Router:
     ) -> tuple[np.ndarray, np.ndarray]:
         n_o, n_d = len(o_snaps), len(d_snaps)
         # Up to two ways out of each origin and two ways into each destination.
-        x_node = np.full((n_o, 2), -1, dtype=np.int64)
-        x_cost = np.full((n_o, 2), np.inf)
-        x_other = np.zeros((n_o, 2))
-        y_node = np.full((n_d, 2), -1, dtype=np.int64)
-        y_cost = np.full((n_d, 2), np.inf)
-        y_other = np.zeros((n_d, 2))
-        for i, snap in enumerate(o_snaps):
-            if snap.ok:
-                for k, x in enumerate(self._exits(snap, prof, primary)):
-                    x_node[i, k], x_cost[i, k], x_other[i, k] = x.node, x.cost, x.rest(other)
-        for j, snap in enumerate(d_snaps):
-            if snap.ok:
-                for k, y in enumerate(self._entries(snap, prof, primary)):
-                    y_node[j, k], y_cost[j, k], y_other[j, k] = y.node, y.cost, y.rest(other)
+        x_node, x_cost, x_other = self._links(o_snaps, prof, primary, other, leaving=True)
+        y_node, y_cost, y_other = self._links(d_snaps, prof, primary, other, leaving=False)
         src = np.unique(x_node[x_node >= 0])
         dst = np.unique(y_node[y_node >= 0])
         table, table_other = self._core(prof, metric).table_between(src, dst, annotate=True)

@@ -104,7 +104,7 @@ def _build_layer(router: Router) -> StreetLayer:
                 "type": "Feature",
                 "geometry": {"type": "LineString", "coordinates": coords},
                 "properties": {
-                    "name": net.edge_name(e),
+                    "name": router.edge_names[e],
                     "class": str(net.classes[net.class_idx[e]]),
                     "oneway": bool(router.is_one_way(e)),
                 },

@@ -345,3 +345,25 @@ def test_route_by_distance_can_differ_from_route_by_time(tmp_path):
     assert by_distance.duration_s == pytest.approx(short_m / living, rel=1e-3)
     assert by_time.length_m == pytest.approx(detour_m, rel=1e-4)
     assert by_time.duration_s == pytest.approx(detour_m / primary, rel=1e-3)
+
+
+@HYPO
+@given(data=st.data())
+def test_vectorised_links_match_the_one_point_links(chania_router, data):
+    """The matrix joins points to the graph in bulk; it must do exactly what a route does."""
+    net = chania_router.net
+    lat = st.floats(float(net.lat.min()), float(net.lat.max()))
+    lon = st.floats(float(net.lon.min()), float(net.lon.max()))
+    at_node = st.integers(0, net.n_nodes - 1).map(lambda i: (float(net.lat[i]), float(net.lon[i])))
+    pts = data.draw(st.lists(st.one_of(st.tuples(lat, lon), at_node), min_size=1, max_size=6))
+    vehicle = data.draw(st.sampled_from([None, TRUCK]))
+    prof = chania_router._profile(vehicle)
+    snaps = chania_router.snap_many(pts, vehicle=vehicle)
+    w, o = net.time_ms, net.length_mm
+    for leaving, one in ((True, chania_router._exits), (False, chania_router._entries)):
+        node, cost, oth = chania_router._links(snaps, prof, w, o, leaving=leaving)
+        for i, snap in enumerate(snaps):
+            links = one(snap, prof, w) if snap.ok else []
+            assert node[i].tolist() == [x.node for x in links] + [-1] * (2 - len(links))
+            assert cost[i, : len(links)].tolist() == [x.cost for x in links]
+            assert oth[i, : len(links)].tolist() == [x.rest(o) for x in links]
