@@ -414,7 +414,7 @@ def check_fuel_drops(
     return findings
 
 
-# --- Consumption --------------------------------------------------------------------------------
+# --- Consumption ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -546,7 +546,7 @@ def check_consumption(
     return findings
 
 
-# --- Everything for one vehicle -----------------------------------------------------------------
+# --- Everything for one vehicle -------------------------------------------------------------------
 
 
 def check_vehicle(

@@ -75,7 +75,7 @@ REFERENCES: dict[Rule, str] = {
     Rule.SERVICE: "",
 }
 
-# --- ΚΤΕΟ (periodic roadworthiness test) -------------------------------------------------------
+# --- ΚΤΕΟ (periodic roadworthiness test) ----------------------------------------------------------
 # Directive 2014/45/EU art. 5(1), applied in Greece through Ν. 3446/2006 and its ministerial
 # decisions: passenger cars and light goods vehicles up to 3.5 t are first tested 4 years after
 # first registration, then every 2 years; buses and goods vehicles over 3.5 t are first tested
@@ -96,12 +96,12 @@ HEAVY_CATEGORIES = frozenset(
     {"refuse_truck", "sweeper", "tipper", "crane_truck", "water_tanker", "bus", "basket_truck"}
 )
 
-# --- Tachograph -------------------------------------------------------------------------------
+# --- Tachograph -----------------------------------------------------------------------------------
 # Regulation (EU) No 165/2014 art. 23(1): a tachograph is inspected by an approved workshop at
 # least every two years.
 TACHOGRAPH_EVERY_MONTHS = 24
 
-# --- Driving licence categories ----------------------------------------------------------------
+# --- Driving licence categories -------------------------------------------------------------------
 # Directive 2006/126/EC art. 4 (Greek Road Traffic Code, Ν. 2696/1999): B up to 3,500 kg and up to
 # 8 passengers besides the driver; C1 from 3,500 to 7,500 kg; C over 3,500 kg; D1 up to 16
 # passengers; D more than 8 passengers. A higher category covers the lower one of its group.
@@ -374,7 +374,7 @@ def driver_vehicle_problems(
     return problems
 
 
-# --- Service plans ------------------------------------------------------------------------------
+# --- Service plans --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,7 @@ class ParsedRow:
     dedupe_key: str = ""
 
 
-# --- Text and numbers ---------------------------------------------------------------------------
+# --- Text and numbers -----------------------------------------------------------------------------
 
 
 def normalize_header(text: Any) -> str:
@@ -332,7 +332,7 @@ def parse_datetime(
     return datetime.combine(day, clock).replace(tzinfo=zone).astimezone(UTC)
 
 
-# --- Reading files ------------------------------------------------------------------------------
+# --- Reading files --------------------------------------------------------------------------------
 
 
 def detect_encoding(stream: IO[bytes]) -> str:
@@ -362,16 +362,28 @@ def detect_encoding(stream: IO[bytes]) -> str:
         stream.seek(start)
 
 
-def _sniff_delimiter(first_line: str) -> str:
-    counts = dict.fromkeys((";", ",", "\t", "|"), 0)
-    quoted = False
-    for ch in first_line:
-        if ch == '"':
-            quoted = not quoted
-        elif not quoted and ch in counts:
-            counts[ch] += 1
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
+def _sniff_delimiter(lines: list[str]) -> str:
+    """The separator that splits the most lines the same way (a title line above the header
+    has none, so one line alone would mislead)."""
+    best, best_score = ",", 0
+    for candidate in (";", ",", "\t", "|"):
+        counts = []
+        for line in lines:
+            quoted, n = False, 0
+            for ch in line:
+                if ch == '"':
+                    quoted = not quoted
+                elif not quoted and ch == candidate:
+                    n += 1
+            if n:
+                counts.append(n)
+        if not counts:
+            continue
+        mode = max(set(counts), key=counts.count)
+        score = mode * counts.count(mode)
+        if score > best_score:
+            best, best_score = candidate, score
+    return best
 
 
 @dataclass
@@ -425,14 +437,14 @@ def _open_csv(stream: IO[bytes], options: ImportOptions) -> Table:
         raise ImportFileError("bad_encoding", f"unknown encoding {encoding}") from exc
     text = io.TextIOWrapper(stream, encoding=encoding, errors="strict", newline="")
     try:
-        first = text.readline()
+        sample = [line for line in (text.readline() for _ in range(20)) if line.strip()]
     except UnicodeDecodeError as exc:
         text.detach()
         raise ImportFileError("bad_encoding", f"not {encoding}") from exc
-    if "\x00" in first:
+    if any("\x00" in line for line in sample):
         text.detach()
         raise ImportFileError("not_text", "the file is not a text (CSV) file")
-    delimiter = _sniff_delimiter(first) if options.delimiter == "auto" else options.delimiter
+    delimiter = _sniff_delimiter(sample) if options.delimiter == "auto" else options.delimiter
     text.seek(0)
 
     def rows() -> Iterator[tuple[int, list[Any]]]:
@@ -527,7 +539,7 @@ def find_header(table: Table, mapping: ColumnMapping | None = None, *, scan: int
     return line, [("" if c is None else str(c).strip()) for c in cells]
 
 
-# --- Matching rows to vehicles ------------------------------------------------------------------
+# --- Matching rows to vehicles --------------------------------------------------------------------
 
 
 @dataclass
@@ -581,7 +593,7 @@ class VehicleDirectory:
         return RowError(line, "no_vehicle", "no plate, card or tracker on the row", "plate", "")
 
 
-# --- Rows ---------------------------------------------------------------------------------------
+# --- Rows -----------------------------------------------------------------------------------------
 
 
 def _text(value: Any) -> str:

@@ -52,7 +52,7 @@ def anomaly_config() -> checks.AnomalyConfig:
     return checks.AnomalyConfig(**overrides)
 
 
-# --- Lists --------------------------------------------------------------------------------------
+# --- Lists ----------------------------------------------------------------------------------------
 
 
 def fuel_entry_list(
@@ -210,7 +210,7 @@ def fuel_import_preview(*, run: FuelImportRun, limit: int = 30) -> ImportPreview
     return ImportPreview(headers=headers, rows=rows, mapping_fits=True, vehicles=vehicles)
 
 
-# --- Motion from the database -----------------------------------------------------------------
+# --- Motion from the database ---------------------------------------------------------------------
 
 
 def _telematics_model(name: str, needed: set[str]):
@@ -375,7 +375,7 @@ class DbMotion:
         return drops
 
 
-# --- Inputs of the anomaly checks ---------------------------------------------------------------
+# --- Inputs of the anomaly checks -----------------------------------------------------------------
 
 
 @dataclass
@@ -533,7 +533,7 @@ def _month_consumption(
     return found.value if found else None
 
 
-# --- Consumption report -------------------------------------------------------------------------
+# --- Consumption report ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ def _d(day: date | None) -> str:
     return date_format(day, "SHORT_DATE_FORMAT") if day else "—"
 
 
-# --- Facts ------------------------------------------------------------------------------------
+# --- Facts ----------------------------------------------------------------------------------------
 
 
 def _is_machinery(vehicle: Vehicle) -> bool:
@@ -120,7 +120,7 @@ def _driver_facts(driver: Driver) -> rules.DriverFacts:
     )
 
 
-# --- Service plans ------------------------------------------------------------------------------
+# --- Service plans --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ def service_due_list(
     return rows
 
 
-# --- The calendar -------------------------------------------------------------------------------
+# --- The calendar ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -290,7 +290,7 @@ def compliance_calendar(
     return rows
 
 
-# --- Dispatch eligibility -----------------------------------------------------------------------
+# --- Dispatch eligibility -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -415,7 +415,7 @@ def driver_eligibility(
     )[driver.pk]
 
 
-# --- Work orders and reminders ------------------------------------------------------------------
+# --- Work orders and reminders --------------------------------------------------------------------
 
 
 def work_order_list(
@@ -471,7 +471,7 @@ def reminder_subject(reminder: Reminder) -> str:
     return str(owner) if owner is not None else "—"
 
 
-# --- Cost of ownership --------------------------------------------------------------------------
+# --- Cost of ownership ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

@@ -211,7 +211,7 @@ def fuel_entry_delete(*, entry: FuelEntry) -> None:
     entry.delete()
 
 
-# --- Stations, cards, providers -----------------------------------------------------------------
+# --- Stations, cards, providers -------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -306,7 +306,7 @@ def fuel_provider_update(*, provider: FuelCardProvider, **fields) -> FuelCardPro
     return provider
 
 
-# --- Statement imports --------------------------------------------------------------------------
+# --- Statement imports ----------------------------------------------------------------------------
 
 
 def import_options(
@@ -556,7 +556,7 @@ def _enqueue_detection(
     )
 
 
-# --- Anomalies ----------------------------------------------------------------------------------
+# --- Anomalies ------------------------------------------------------------------------------------
 
 
 @transaction.atomic

@@ -108,7 +108,7 @@ def off_road_days(start: datetime, end: datetime) -> int:
     return max(1, (last - first).days + 1)
 
 
-# --- Vehicle status -----------------------------------------------------------------------------
+# --- Vehicle status -------------------------------------------------------------------------------
 
 
 def _take_off_road(order: WorkOrder, at: datetime) -> None:
@@ -371,8 +371,9 @@ def _check_plan(plan: ServicePlan) -> None:
 def service_plan_create(*, municipality: Municipality, **fields) -> ServicePlan:
     _same_municipality(municipality.pk, vehicle=fields.get("vehicle"))
     plan = ServicePlan(municipality=municipality)
-    fields.setdefault("starts_on", timezone.localdate())
-    fields.setdefault("category", "")
+    if not fields.get("starts_on"):
+        fields["starts_on"] = timezone.localdate()
+    fields["category"] = fields.get("category") or ""
     _assign(plan, fields, PLAN_FIELDS)
     _check_plan(plan)
     plan.full_clean()
@@ -415,7 +416,7 @@ def service_record_create(*, municipality: Municipality, **fields) -> ServiceRec
     return record
 
 
-# --- ΚΤΕΟ, costs ---------------------------------------------------------------------------------
+# --- ΚΤΕΟ, costs ----------------------------------------------------------------------------------
 
 
 @transaction.atomic
@@ -468,7 +469,7 @@ def expense_update(*, expense: Expense, **fields) -> Expense:
     return expense
 
 
-# --- Reminders ---------------------------------------------------------------------------------
+# --- Reminders ------------------------------------------------------------------------------------
 
 
 def reminder_horizon_days() -> int:

@@ -316,3 +316,12 @@ def test_old_excel_and_binary_junk_are_refused_cleanly():
     assert broken.value.code == "bad_xlsx"
     with pytest.raises(ImportFileError):
         _parse(b"\x00\x01\x02\x03" * 50)
+
+
+def test_separator_is_found_under_a_title_line_that_has_none():
+    text = (
+        "Κινήσεις καρτών Φεβρουάριος 2025\nΗμερομηνία;Πινακίδα;Λίτρα\n03/02/2025;ΚΗΥ-1234;52,30\n"
+    )
+    mapping = ColumnMapping({"date": "Ημερομηνία", "plate": "Πινακίδα", "litres": "Λίτρα"})
+    (row,) = _parse(text.encode("cp1253"), mapping=mapping)
+    assert isinstance(row, ParsedRow) and row.litres == Decimal("52.30") and row.line == 3
