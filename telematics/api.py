@@ -102,6 +102,13 @@ class DeviceViewSet(
     def get_queryset(self):
         return selectors.device_list(user=self.request.user)
 
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if "pk" in kwargs:
+            # Another municipality's device does not exist, whatever the method (no 405 that
+            # would tell it does).
+            self.get_object()
+
     def perform_update(self, serializer):
         if "unique_id" in serializer.validated_data or "protocol" in serializer.validated_data:
             current = serializer.instance
@@ -158,12 +165,17 @@ class UnknownDeviceSerializer(serializers.ModelSerializer):
 
 
 class AdoptSerializer(serializers.Serializer):
+    unique_id = serializers.CharField(max_length=64)
     name = serializers.CharField(required=False, allow_blank=True, max_length=100)
     vehicle = ScopedRelatedField(queryset=Vehicle.objects.all(), required=False, allow_null=True)
 
 
-class UnknownDeviceViewSet(viewsets.ReadOnlyModelViewSet):
-    """Trackers that reported without being registered, for an administrator to adopt."""
+class UnknownDeviceViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Trackers that reported without being registered, for an administrator to adopt.
+
+    They belong to no municipality until adopted, so they are addressed by their unique id in
+    the request body rather than by a URL of their own.
+    """
 
     queryset = UnknownDevice.objects.all()
     serializer_class = UnknownDeviceSerializer
@@ -176,12 +188,14 @@ class UnknownDeviceViewSet(viewsets.ReadOnlyModelViewSet):
         return selectors.unknown_device_list()
 
     @extend_schema(request=AdoptSerializer, responses={201: DeviceSerializer})
-    @action(detail=True, methods=["post"])
-    def adopt(self, request, pk=None):
+    @action(detail=False, methods=["post"])
+    def adopt(self, request):
         """Register the tracker in the administrator's municipality (optionally in a vehicle)."""
-        unknown = self.get_object()
         payload = AdoptSerializer(data=request.data, context={"request": request})
         payload.is_valid(raise_exception=True)
+        unknown = get_object_or_404(
+            self.get_queryset(), unique_id=payload.validated_data["unique_id"]
+        )
         device = services.unknown_device_adopt(
             unknown=unknown,
             municipality=request.user.municipality,

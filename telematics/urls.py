@@ -8,7 +8,7 @@ urlpatterns = [
     path("live/", views.LiveMapView.as_view(), name="live_map"),
     path("devices/", views.DeviceListView.as_view(), name="device_list"),
     path(
-        "unknown-devices/<int:pk>/adopt/",
+        "unknown-devices/adopt/",
         views.UnknownDeviceAdoptView.as_view(),
         name="unknown_device_adopt",
     ),

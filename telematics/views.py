@@ -59,12 +59,17 @@ class DeviceListView(CapabilityRequiredMixin, TemplateView):
 
 
 class UnknownDeviceAdoptView(CapabilityRequiredMixin, View):
-    """POST: register the unknown tracker in the administrator's municipality."""
+    """POST ``unique_id``: register the unknown tracker in the administrator's municipality.
+
+    Addressed by unique id in the form, not by URL: an unknown tracker has no municipality yet.
+    """
 
     capability = "devices.manage"
 
-    def post(self, request, pk: int):
-        unknown = get_object_or_404(selectors.unknown_device_list(), pk=pk)
+    def post(self, request):
+        unknown = get_object_or_404(
+            selectors.unknown_device_list(), unique_id=request.POST.get("unique_id", "")
+        )
         try:
             device = services.unknown_device_adopt(
                 unknown=unknown, municipality=request.user.municipality
