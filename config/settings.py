@@ -147,6 +147,17 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "Europe/Athens"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {}
+# Fuel and maintenance: anomaly checks once the night's daily summaries are in, then reminders.
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE["fleet-fuel-anomalies-daily"] = {
+    "task": "fleet.fuel_anomalies_daily",
+    "schedule": crontab(hour=4, minute=30),
+}
+CELERY_BEAT_SCHEDULE["fleet-compliance-reminders"] = {
+    "task": "fleet.compliance_reminders",
+    "schedule": crontab(hour=7, minute=0),
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Auth ------------------------------------------------------------------------------------
