@@ -412,8 +412,8 @@ class ConsumptionView(APIView):
                     {
                         "vehicle": row.vehicle.pk,
                         "vehicle_plate": row.vehicle.display_plate,
-                        "litres": row.litres,
-                        "amount": row.amount,
+                        "litres": str(row.litres),
+                        "amount": str(row.amount),
                         "refuels": row.refuels,
                         "consumption": row.result.value if row.result else None,
                         "unit": row.vehicle.norm_unit,

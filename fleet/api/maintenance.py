@@ -458,14 +458,15 @@ class VehicleCostsView(APIView):
                     {
                         "vehicle": r.vehicle.pk,
                         "vehicle_plate": r.vehicle.display_plate,
-                        "fuel": r.fuel,
-                        "parts": r.parts,
-                        "labour": r.labour,
-                        "other": r.other,
-                        "documents": r.documents,
-                        "total": r.total,
-                        "km": r.km,
-                        "per_km": r.per_km,
+                        # Money as strings, like every other amount in the API: exact.
+                        "fuel": str(r.fuel),
+                        "parts": str(r.parts),
+                        "labour": str(r.labour),
+                        "other": str(r.other),
+                        "documents": str(r.documents),
+                        "total": str(r.total),
+                        "km": None if r.km is None else str(r.km),
+                        "per_km": None if r.per_km is None else str(r.per_km),
                     }
                     for r in rows
                 ],
