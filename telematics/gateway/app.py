@@ -392,8 +392,9 @@ class Gateway:
                 if session_class is None:
                     log.error("gateway.protocol_unavailable protocol=%s", protocol)
                     continue
+                options = dict(config.session_options.get(protocol, {}))
                 factory = (  # noqa: E731
-                    lambda p=protocol, c=session_class: StreamConnection(self, p, c)
+                    lambda p=protocol, c=session_class, o=options: StreamConnection(self, p, c, o)
                 )
             server = await self.loop.create_server(
                 factory, config.host, port, reuse_address=True, backlog=4096

@@ -55,3 +55,7 @@ class GatewayConfig:
     stats_interval: float = 30.0
     gil_switch_interval: float = 0.0005
     filters: dict = field(default_factory=dict)
+    # Keyword arguments for each protocol's StreamSession. Teltonika's CRC is not verified, as
+    # Traccar does not: devices exist whose CRC is wrong (two of Traccar's own test frames), TCP
+    # already guards the bytes, and the check costs half of the decoding time.
+    session_options: dict = field(default_factory=lambda: {"teltonika": {"verify_crc": False}})

@@ -176,10 +176,16 @@ class Connection(asyncio.Protocol):
 class StreamConnection(Connection):
     """A TCP tracker (Teltonika, GT06, H02): the protocol's session does the framing."""
 
-    def __init__(self, gateway: Gateway, protocol_name: str, session_class: type[StreamSession]):
+    def __init__(
+        self,
+        gateway: Gateway,
+        protocol_name: str,
+        session_class: type[StreamSession],
+        session_options: dict | None = None,
+    ) -> None:
         super().__init__(gateway)
         self.protocol_name = protocol_name
-        self.session = session_class()
+        self.session = session_class(**(session_options or {}))
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = self.gateway.clock
