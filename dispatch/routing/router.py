@@ -291,20 +291,46 @@ class Router:
         """For each edge, the opposite direction of the same two-way road (-1 for one-ways).
 
         A twin runs between the same junctions the other way along exactly the reversed shape.
+        Vectorised: candidates are found by sorted (src, dst) keys, shapes compared in bulk.
         """
         net = self.net
-        twin = np.full(net.n_edges, -1, dtype=np.int64)
-        by_shape: dict[tuple[int, int, bytes], int] = {}
-        for e in range(net.n_edges):
-            c = net.edge_coords(e)
-            by_shape[(int(net.src[e]), int(net.dst[e]), c.tobytes())] = e
-        for e in range(net.n_edges):
-            c = net.edge_coords(e)[::-1]
-            other = by_shape.get(
-                (int(net.dst[e]), int(net.src[e]), np.ascontiguousarray(c).tobytes())
-            )
-            if other is not None and other != e:
-                twin[e] = other
+        n_e = net.n_edges
+        twin = np.full(n_e, -1, dtype=np.int64)
+        if n_e == 0:
+            return twin
+        n = max(net.n_nodes, 1)
+        key = net.src.astype(np.int64) * n + net.dst
+        order = np.argsort(key, kind="stable")
+        sorted_key = key[order]
+        rev = net.dst.astype(np.int64) * n + net.src
+        lo = np.searchsorted(sorted_key, rev, side="left")
+        hi = np.searchsorted(sorted_key, rev, side="right")
+        count = hi - lo
+        npts = np.diff(net.geom_offsets)
+        # The common case: exactly one edge the other way; compare its shape reversed.
+        e1 = np.flatnonzero(count == 1)
+        e2 = order[lo[e1]]
+        # Only mutual single candidates here, so the pairing is one to one.
+        same_len = (npts[e1] == npts[e2]) & (e1 != e2) & (count[e2] == 1)
+        e1, e2 = e1[same_len], e2[same_len]
+        if len(e1):
+            lengths = npts[e1]
+            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+            within = np.arange(lengths.sum()) - np.repeat(starts, lengths)
+            fwd = np.repeat(net.geom_offsets[e2], lengths) + within
+            back = np.repeat(net.geom_offsets[e1] + lengths - 1, lengths) - within
+            equal = (net.geom_coords[fwd] == net.geom_coords[back]).all(axis=1)
+            matched = np.logical_and.reduceat(equal, starts)
+            twin[e1[matched]] = e2[matched]
+        # Parallel edges (two ways over the same nodes; rare): pair them up one to one.
+        for e in np.flatnonzero((count >= 1) & (twin < 0)).tolist():
+            if twin[e] >= 0:
+                continue
+            mine = net.edge_coords(e)[::-1]
+            for other in order[lo[e] : hi[e]].tolist():
+                if other != e and twin[other] < 0 and np.array_equal(net.edge_coords(other), mine):
+                    twin[e], twin[other] = other, e
+                    break
         return twin
 
     def prepare(

@@ -367,3 +367,23 @@ def test_vectorised_links_match_the_one_point_links(chania_router, data):
             assert node[i].tolist() == [x.node for x in links] + [-1] * (2 - len(links))
             assert cost[i, : len(links)].tolist() == [x.cost for x in links]
             assert oth[i, : len(links)].tolist() == [x.rest(o) for x in links]
+
+
+def test_twins_pair_each_two_way_stretch_with_its_reverse(chania_router):
+    net, twin = chania_router.net, chania_router._twin
+    has = np.flatnonzero(twin >= 0)
+    assert len(has) > net.n_edges / 2  # most of Chania's streets are two-way
+    assert np.array_equal(twin[twin[has]], has)  # one to one
+    for e in has[:: max(1, len(has) // 200)]:
+        t = twin[e]
+        assert net.src[t] == net.dst[e] and net.dst[t] == net.src[e]
+        assert np.array_equal(net.edge_coords(t), net.edge_coords(e)[::-1])
+    one_way = np.flatnonzero(twin < 0)
+    # a one-way stretch has no reverse edge along the same shape
+    for e in one_way[:50]:
+        back = [
+            x
+            for x in np.flatnonzero((net.src == net.dst[e]) & (net.dst == net.src[e]))
+            if np.array_equal(net.edge_coords(x), net.edge_coords(e)[::-1])
+        ]
+        assert back == [] or all(twin[x] >= 0 and twin[x] != e for x in back)
