@@ -225,6 +225,17 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Several models have a "category", "kind" or "status": name each choice set once.
+    "ENUM_NAME_OVERRIDES": {
+        "VehicleCategoryEnum": "fleet.choices.VehicleCategory",
+        "VehicleKindEnum": "fleet.choices.VehicleKind",
+        "VehicleStatusEnum": "fleet.choices.VehicleStatus",
+        "FuelTypeEnum": "fleet.choices.FuelType",
+        "MeterEnum": "fleet.choices.Meter",
+        "LicenceCategoryEnum": "fleet.choices.LicenceCategory",
+        "DocumentKindEnum": "fleet.choices.DocumentKind",
+        "RoleEnum": "fleet.choices.Role",
+    },
 }
 
 # --- Maps ------------------------------------------------------------------------------------
