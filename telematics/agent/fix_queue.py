@@ -3,8 +3,10 @@
 Why these choices:
 
 * **SQLite in WAL mode** so the gpsd thread can append while the sender thread reads, each on its
-  own connection, without blocking each other; ``synchronous=FULL`` because in-vehicle computers
-  lose power with the ignition, and a fix the agent considers queued must survive that.
+  own connection, without blocking each other; ``synchronous=FULL`` for appends because
+  in-vehicle computers lose power with the ignition, and a fix the agent considers queued must
+  survive that. The sender's deletes need not wait for the disk (see ``durable_acks``), which
+  lets a backlog drain as fast as the server answers.
 * **Ids from AUTOINCREMENT** never go back, not even after the queue has been emptied and the
   agent restarted, so the id order is the order of sending and the batch format's ``seq``
   only ever grows.
@@ -62,11 +64,18 @@ class FixQueue:
     """One connection to the queue file. Open one per thread (sqlite3 connections are not
     shared between threads); several may be open on the same file at once."""
 
-    def __init__(self, path: str | os.PathLike[str], *, max_rows: int = DEFAULT_MAX_ROWS) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        max_rows: int = DEFAULT_MAX_ROWS,
+        durable_acks: bool = True,
+    ) -> None:
         if max_rows < 1:
             raise ValueError("max_rows must be at least 1")
         self.path = Path(path)
         self.max_rows = max_rows
+        self.durable_acks = durable_acks
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = self._open()
@@ -86,7 +95,11 @@ class FixQueue:
         conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode=WAL").fetchone()
-            conn.execute("PRAGMA synchronous=FULL")
+            # FULL syncs the WAL at every commit. A connection that only deletes acknowledged
+            # fixes may skip that (durable_acks=False): a delete lost in a power cut only means
+            # the fix is sent again, which the server ignores as a duplicate, and the next
+            # FULL commit on the file syncs the earlier deletes with it.
+            conn.execute(f"PRAGMA synchronous={'FULL' if self.durable_acks else 'NORMAL'}")
             conn.executescript(_SCHEMA)
             conn.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (_SCHEMA_VERSION,)

@@ -214,7 +214,7 @@ class FixSender:
         return encode_osmand(self.device_id, items[0].fix)
 
     def run(self) -> None:
-        queue = FixQueue(self.queue_path, max_rows=self.queue_max)
+        queue = FixQueue(self.queue_path, max_rows=self.queue_max, durable_acks=False)
         failures = 0
         unlogged = 0
         last_log = time.monotonic()

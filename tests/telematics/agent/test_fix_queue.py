@@ -146,3 +146,14 @@ def test_unreadable_rows_are_dropped_rather_than_blocking_the_queue(tmp_path):
 def test_max_rows_must_be_positive(tmp_path):
     with pytest.raises(ValueError):
         FixQueue(tmp_path / "q.sqlite3", max_rows=0)
+
+
+def test_acks_from_a_non_durable_connection_still_reach_the_file(tmp_path):
+    path = tmp_path / "q.sqlite3"
+    with FixQueue(path) as writer, FixQueue(path, durable_acks=False) as sender:
+        for second in (1, 2, 3):
+            writer.put(fix(second))
+        sender.ack([item.id for item in sender.peek(2)])
+        assert seconds(writer.peek(5)) == [3]
+    with FixQueue(path) as reopened:
+        assert seconds(reopened.peek(5)) == [3]
