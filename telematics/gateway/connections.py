@@ -10,6 +10,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from telematics.gateway.agent_batch import BATCH_PATH, decode_agent_batch
 from telematics.gateway.registry import UNRESOLVED, DeviceInfo
 from telematics.protocols.base import Message, ProtocolError, StreamSession
 
@@ -221,6 +222,7 @@ _REASONS = {
     200: "OK",
     100: "Continue",
     400: "Bad Request",
+    401: "Unauthorized",
     408: "Request Timeout",
     413: "Payload Too Large",
     431: "Request Header Fields Too Large",
@@ -382,9 +384,12 @@ class HttpConnection(Connection):
         from telematics.protocols.osmand import decode_osmand
 
         try:
-            message = decode_osmand(
-                request.method, request.query, request.body, request.content_type
-            )
+            if request.target.partition("?")[0] == BATCH_PATH and request.method == "POST":
+                message = decode_agent_batch(request.body)
+            else:
+                message = decode_osmand(
+                    request.method, request.query, request.body, request.content_type
+                )
         except ProtocolError as exc:
             self._answer_bad(exc.reason, exc.detail)
             return
@@ -419,7 +424,8 @@ class HttpConnection(Connection):
         # HTTP: refuse the request, not the connection (Traccar answers 400 as well).
         reason = "unknown" if info is None else ("inactive" if not info.active else "bad_token")
         self.gateway.device_refused(self, unique_id, reason)
-        self._finish(http_response(400, b"unknown device", close=not self.current.keep_alive))
+        status = 401 if reason == "bad_token" else 400
+        self._finish(http_response(status, reason.encode(), close=not self.current.keep_alive))
 
     def _finish(self, response: bytes) -> None:
         keep_alive = self.current.keep_alive if self.current else False

@@ -168,8 +168,8 @@ def test_osmand_device_with_a_token_needs_it(fleet):
         )[0]
 
     try:
-        assert send({}, 0) == 400
-        assert send({"Authorization": "Token wrong"}, 1) == 400
+        assert send({}, 0) == 401
+        assert send({"Authorization": "Token wrong"}, 1) == 401
         assert send({"Authorization": f"Token {token}"}, 2) == 200
     finally:
         conn.close()
@@ -373,3 +373,45 @@ def test_teltonika_frame_with_a_wrong_crc_is_accepted_as_traccar_does(fleet, gat
         sock.sendall(packet)
         assert recv_exact(sock, 4) == b"\x00\x00\x00\x02"
     assert Position.objects.filter(device=fleet.devices[imei]).count() == 2
+
+
+def test_agent_batch_is_stored_and_answered_200_only_with_the_right_token(fleet):
+    """The batch format the agent sends (telematics/agent/sender.py): Kinisi units, nulls for
+    values gpsd did not report, Bearer token."""
+    phone = fleet.ids("osmand")[0]
+    token = device_token_issue(device=fleet.devices[phone])
+    start = now_s() - timedelta(minutes=10)
+    positions = [
+        {
+            "seq": 17 + i,
+            "time": (start + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+            "lat": 35.5125 + i * 0.0001,
+            "lon": 24.025,
+            "speed_kmh": 19.447,
+            "course": 45.0,
+            "altitude": 12.5,
+            "accuracy": 17.1,
+            "hdop": 0.9,
+            "satellites": 8,
+            "mode": 3,
+            "battery": None,
+        }
+        for i in range(3)
+    ]
+    body = json.dumps({"device_id": phone, "positions": positions})
+    running = GatewayThread().start()
+    conn = http.client.HTTPConnection("127.0.0.1", running.ports["osmand"], timeout=10)
+    try:
+        headers = {"Content-Type": "application/json", "Authorization": "Bearer nope"}
+        assert http_request(conn, "POST", "/agent/batch", body, headers)[0] == 401
+        headers["Authorization"] = f"Bearer {token}"
+        assert http_request(conn, "POST", "/agent/batch", body, headers)[0] == 200
+        assert http_request(conn, "POST", "/agent/batch", "{}", headers)[0] == 400
+    finally:
+        conn.close()
+        running.stop()
+    stored = stored_positions(fleet.devices[phone])
+    assert [p.fix_time for p in stored] == [start + timedelta(seconds=i) for i in range(3)]
+    assert stored[0].speed_kmh == 19.447 and stored[0].accuracy == 17.1
+    assert stored[0].satellites == 8 and stored[0].battery is None
+    assert stored[2].attributes == {"seq": 19, "mode": 3}
