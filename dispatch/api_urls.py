@@ -32,3 +32,6 @@ urlpatterns += [
         name="dispatch-queue",
     ),
 ]
+urlpatterns += [
+    path("dispatch/geocode/", jobs_api.GeocodeView.as_view(), name="dispatch-geocode"),
+]

@@ -427,6 +427,25 @@ class BoardSnapshotView(APIView):
         return Response(selectors.board_snapshot(municipality=municipality))
 
 
+class GeocodeView(APIView):
+    """``GET ?q=Χάληδων 20``: places by street and number from the municipality's street data."""
+
+    read_capability = "dispatch.view"
+
+    @extend_schema(
+        responses={200: inline_serializer("Place", {"label": serializers.CharField()}, many=True)}
+    )
+    def get(self, request):
+        query = request.query_params.get("q", "")[:200]
+        municipality = request.user.municipality
+        if municipality is None:
+            return Response([])
+        places = selectors.geocode(municipality=municipality, query=query)
+        return Response(
+            [{"label": p.label, "lat": p.lat, "lon": p.lon, "exact": p.exact} for p in places]
+        )
+
+
 class DispatchSettingsSerializer(serializers.ModelSerializer):
     class Meta:
         model = DispatchSettings

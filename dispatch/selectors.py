@@ -683,6 +683,36 @@ def board_snapshot(*, municipality: Municipality, now: datetime | None = None) -
     }
 
 
+# --- finding a place by street and number -----------------------------------------------------
+
+_address_indexes: dict[tuple, object] = {}
+
+
+def geocode(*, municipality: Municipality, query: str, limit: int = 10) -> list:
+    """Places matching "street number" in the municipality's OSM extract (empty without one)."""
+    from dispatch import geocode as finder  # noqa: PLC0415
+    from dispatch.routing.registry import RoutingUnavailable, source_for  # noqa: PLC0415
+
+    try:
+        path = source_for(municipality).path
+        stat = path.stat()
+    except (RoutingUnavailable, OSError):
+        return []
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    index = _address_indexes.get(key)
+    if index is None:
+        index = finder.build_index(path)
+        _address_indexes.clear()  # one extract per process is the usual case; keep memory flat
+        _address_indexes[key] = index
+        log.info(
+            "dispatch.address_index_built file=%s addresses=%d streets=%d",
+            path.name,
+            len(index.addresses),
+            len(index.streets),
+        )
+    return index.search(query, limit=limit)
+
+
 # --- the driver's page -------------------------------------------------------------------------
 
 

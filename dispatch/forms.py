@@ -1,0 +1,140 @@
+"""Forms of the dispatch pages. They parse and validate input; the services write."""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from dispatch.models import Job, MovementOrder
+from fleet.models import Department, Driver, Vehicle
+
+DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs):
+        super().__init__(format=DATETIME_LOCAL, **kwargs)
+
+
+def _local_datetime_field(field: forms.Field) -> None:
+    field.widget = DateTimeLocalInput()
+    field.input_formats = [DATETIME_LOCAL, "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"]
+
+
+class JobForm(forms.ModelForm):
+    """A new job: the place is picked on the map (or found by street) into latitude/longitude."""
+
+    class Meta:
+        model = Job
+        fields = [
+            "kind",
+            "title",
+            "description",
+            "department",
+            "requester_name",
+            "requester_phone",
+            "address",
+            "latitude",
+            "longitude",
+            "window_start",
+            "window_end",
+            "service_minutes",
+            "priority",
+            "vehicle_category",
+            "load_kg",
+            "seats_needed",
+            "required_licence",
+        ]
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 3}),
+            "latitude": forms.NumberInput(attrs={"step": "any"}),
+            "longitude": forms.NumberInput(attrs={"step": "any"}),
+        }
+
+    def __init__(self, *args, municipality=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["department"].queryset = Department.objects.filter(municipality=municipality)
+        for name in ("window_start", "window_end"):
+            _local_datetime_field(self.fields[name])
+        self.fields["latitude"].help_text = _("Click the map to set the place.")
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("window_start"), data.get("window_end")
+        if start and end and end < start:
+            self.add_error("window_end", _("The window must close after it opens."))
+        return data
+
+    def _post_clean(self):
+        # Model validation happens in the service, with the municipality set.
+        pass
+
+
+class MovementOrderForm(forms.ModelForm):
+    class Meta:
+        model = MovementOrder
+        fields = [
+            "department",
+            "vehicle",
+            "driver",
+            "purpose",
+            "destination",
+            "passengers",
+            "starts_at",
+            "ends_at",
+        ]
+        widgets = {"purpose": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, municipality=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["department"].queryset = Department.objects.filter(municipality=municipality)
+        self.fields["vehicle"].queryset = Vehicle.objects.filter(municipality=municipality)
+        self.fields["driver"].queryset = Driver.objects.filter(
+            municipality=municipality, active=True
+        )
+        for name in ("starts_at", "ends_at"):
+            _local_datetime_field(self.fields[name])
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("starts_at"), data.get("ends_at")
+        if start and end and end <= start:
+            self.add_error("ends_at", _("The period must end after it starts."))
+        return data
+
+    def _post_clean(self):
+        pass
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=2000)
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=[("approve", _("Approve")), ("reject", _("Reject"))])
+    note = forms.CharField(label=_("Note"), required=False, max_length=2000)
+
+
+class DriverActionForm(forms.Form):
+    ACTIONS = ("en_route", "on_site", "done", "failed", "note", "photo")
+
+    action = forms.ChoiceField(choices=[(a, a) for a in ACTIONS])
+    reason = forms.CharField(required=False, max_length=2000)
+    text = forms.CharField(required=False, max_length=4000)
+    photo = forms.FileField(required=False)
+
+
+class DefectForm(forms.Form):
+    title = forms.CharField(label=_("What is wrong"), max_length=200)
+    description = forms.CharField(label=_("Details"), required=False, widget=forms.Textarea)
+    takes_off_road = forms.BooleanField(label=_("The vehicle cannot be driven"), required=False)
+
+
+class RefuelForm(forms.Form):
+    litres = forms.DecimalField(label=_("Litres"), min_value=0.1, max_digits=7, decimal_places=2)
+    amount = forms.DecimalField(
+        label=_("Amount (€)"), min_value=0, max_digits=9, decimal_places=2, required=False
+    )
+    odometer_km = forms.DecimalField(
+        label=_("Odometer (km)"), min_value=0, max_digits=10, decimal_places=1, required=False
+    )

@@ -1,0 +1,120 @@
+/*
+ * An optimised plan on the map: each vehicle's route in its own colour with numbered stops, a
+ * table per route, and (for a draft) moving a stop to another vehicle or position, then
+ * re-timing the plan through POST /api/v1/plans/<id>/adjust/.
+ */
+(function () {
+  "use strict";
+
+  var config = JSON.parse(document.getElementById("map-config").textContent);
+  var text = JSON.parse(document.getElementById("plan-text").textContent);
+  var csrf = document.querySelector("#csrf-holder [name=csrfmiddlewaretoken]").value;
+  var plan = config.plan;
+  var PALETTE = ["#0b6bcb", "#c62828", "#1f8a4c", "#8e24aa", "#e08a00", "#00838f", "#6d4c41", "#3949ab"];
+
+  if (plan.status === "pending") { setTimeout(function () { location.reload(); }, 2000); }
+
+  var map = L.map("plan-map", { preferCanvas: true }).setView(config.center, 14);
+  if (window.KinisiBasemap) {
+    KinisiBasemap.attach(map, { tileUrl: config.tileUrl, streetsUrl: config.streetsUrl, fit: false });
+  }
+  var result = plan.result || {};
+  var routes = result.routes || [];
+  var bounds = [];
+  var box = document.getElementById("plan-routes");
+
+  function hhmm(seconds) {
+    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60);
+    return String(h).padStart(2, "0") + ":" + String(m).padStart(2, "0");
+  }
+
+  routes.forEach(function (route, r) {
+    var color = PALETTE[r % PALETTE.length];
+    var line = route.stops.map(function (s) { return [s.lat, s.lon]; });
+    bounds = bounds.concat(line);
+    L.polyline(line, { color: color, weight: 3, opacity: 0.8 }).addTo(map);
+    var n = 0;
+    route.stops.forEach(function (s) {
+      if (s.kind === "job") {
+        n += 1;
+        L.marker([s.lat, s.lon], {
+          icon: L.divIcon({ className: "stop-icon", html: '<span style="background:' + color + '">' + n + "</span>", iconSize: [22, 22] })
+        }).bindTooltip("#" + s.job + " · " + hhmm(s.start)).addTo(map);
+      }
+    });
+    var h = document.createElement("h3");
+    h.style.color = color;
+    h.textContent = text.vehicle + " " + (route.label || route.vehicle) + " · " + (route.distance / 1000).toFixed(1) + " " + text.km + " · " + hhmm(route.start_time) + "–" + hhmm(route.end_time);
+    box.appendChild(h);
+    if (route.problems && route.problems.length) {
+      var p = document.createElement("p");
+      p.className = "error";
+      p.textContent = text.problems + ": " + route.problems.join("; ");
+      box.appendChild(p);
+    }
+    var ol = document.createElement("ol");
+    ol.className = "plan-stops";
+    route.stops.forEach(function (s) {
+      var li = document.createElement("li");
+      li.dataset.kind = s.kind;
+      if (s.kind === "job") {
+        li.dataset.job = s.job;
+        li.textContent = hhmm(s.start) + " #" + s.job + " ";
+        if (plan.status === "draft") {
+          var select = document.createElement("select");
+          select.className = "move";
+          routes.forEach(function (other) {
+            var o = document.createElement("option");
+            o.value = other.vehicle;
+            o.textContent = text.move_to + " " + (other.label || other.vehicle);
+            if (other.vehicle === route.vehicle) { o.selected = true; }
+            select.appendChild(o);
+          });
+          var order = document.createElement("input");
+          order.type = "number"; order.className = "order"; order.min = 1; order.style.width = "4em";
+          order.value = ol.querySelectorAll("li[data-job]").length + 1;
+          li.appendChild(select);
+          li.appendChild(order);
+        }
+      } else {
+        li.textContent = hhmm(s.arrival) + " " + (s.kind === "unload" ? text.unload + " " + (s.name || "") : text.depot);
+        li.className = "helptext";
+      }
+      ol.appendChild(li);
+    });
+    box.appendChild(ol);
+  });
+  (result.unassigned || []).forEach(function (u, i) {
+    if (i === 0) {
+      var h = document.createElement("h3");
+      h.textContent = text.left_out;
+      box.appendChild(h);
+    }
+    var p = document.createElement("p");
+    p.className = "helptext";
+    p.textContent = "#" + u.job + ": " + u.detail;
+    box.appendChild(p);
+  });
+  if (bounds.length) { map.fitBounds(bounds, { padding: [20, 20] }); }
+
+  var retime = document.getElementById("plan-retime");
+  if (retime) {
+    retime.addEventListener("click", function () {
+      var wanted = {};
+      box.querySelectorAll("li[data-job]").forEach(function (li) {
+        var vehicle = li.querySelector("select.move").value;
+        var order = Number(li.querySelector("input.order").value) || 0;
+        (wanted[vehicle] = wanted[vehicle] || []).push([order, Number(li.dataset.job)]);
+      });
+      var body = { routes: {} };
+      Object.keys(wanted).forEach(function (v) {
+        body.routes[v] = wanted[v].sort(function (a, b) { return a[0] - b[0]; }).map(function (x) { return x[1]; });
+      });
+      fetch(config.planUrl + "adjust/", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrf },
+        body: JSON.stringify(body)
+      }).then(function () { location.reload(); });
+    });
+  }
+})();
