@@ -192,6 +192,7 @@ def generator_process(args, connection) -> None:
         pass
     generator = Generator(*args[:5])
     started = time.time()
+    cpu_started = time.process_time()
     asyncio.run(generator.run(args[5], args[6]))
     connection.send(
         {
@@ -200,6 +201,7 @@ def generator_process(args, connection) -> None:
             "latency": {k: v.tobytes() for k, v in generator.latency.items()},
             "started": started,
             "ended": time.time(),
+            "cpu": time.process_time() - cpu_started,
         }
     )
     connection.close()
@@ -343,6 +345,27 @@ def max_id(db: str, url_or_path: str) -> int:
         return conn.execute(MAX_ID_SQL).fetchone()[0]
 
 
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process and its threads, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def database_backend_pids(db: str, url: str) -> list[int]:
+    if db != "postgres":
+        return []
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'gateway'"
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
 # --- one shape ---------------------------------------------------------------------------------
 
 
@@ -408,7 +431,16 @@ def run_shape(opts, env, db_target, per_message: int, base_time: float, workdir:
             process.start()
             pipes.append(parent)
             processes.append(process)
+        backends = []
+        cpu_before = 0.0
+        while time.time() < start_at - 0.5:
+            time.sleep(0.1)
+        backends = database_backend_pids(opts.db, db_target)
+        cpu_before = process_cpu(gateway.pid)
+        db_before = sum(process_cpu(pid) for pid in backends)
         results = [pipe.recv() for pipe in pipes]
+        gateway_cpu = process_cpu(gateway.pid) - cpu_before
+        database_cpu = sum(process_cpu(pid) for pid in backends) - db_before
         for process in processes:
             process.join()
     finally:
@@ -440,6 +472,9 @@ def run_shape(opts, env, db_target, per_message: int, base_time: float, workdir:
         "plain_rows": plain_rows,
         "plain_rate": plain_rate,
         "gateway_stats": stats_lines[-1] if stats_lines else "",
+        "gateway_cpu": gateway_cpu,
+        "database_cpu": database_cpu,
+        "generator_cpu": sum(r["cpu"] for r in results),
     }
 
 
@@ -480,6 +515,15 @@ def report(opts, result: dict) -> None:
         f"  plain {kind} of the same {result['plain_rows']} rows: "
         f"{result['plain_rate']:,.0f} rows/s -> gateway/plain = "
         f"{result['rate'] / result['plain_rate']:.2f}"
+    )
+    per = 1e6 / max(1, result["total_sent"])
+    database = (
+        f", database backends {result['database_cpu'] * per:.0f}" if opts.db == "postgres" else ""
+    )
+    print(
+        f"  CPU per position stored (us): gateway {result['gateway_cpu'] * per:.0f}"
+        f"{database}, load generator {result['generator_cpu'] * per:.0f}"
+        f"  (gateway used {result['gateway_cpu'] / opts.duration:.0%} of one core)"
     )
     print(f"  gateway: {result['gateway_stats'].split(' INFO telematics.gateway ')[-1]}")
 
