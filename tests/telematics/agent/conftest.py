@@ -28,7 +28,7 @@ GPSD = shutil.which("gpsd") or "/usr/sbin/gpsd"
 REPO = Path(__file__).resolve().parents[3]
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 15.0, what: str = "") -> object:
+def wait_until(predicate: Callable[[], object], timeout: float = 60.0, what: str = "") -> object:
     """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:
@@ -164,7 +164,7 @@ def nmea_builder() -> type[Nmea]:
 
 @pytest.fixture
 def wait() -> Callable[..., object]:
-    """``wait(predicate, timeout=15, what="")``: poll until truthy, fail the test otherwise."""
+    """``wait(predicate, timeout=60, what="")``: poll until truthy, fail the test otherwise."""
     return wait_until
 
 
@@ -440,7 +440,7 @@ class AgentProcess:
         with self._lock:
             return list(self.lines)
 
-    def wait_for_log(self, pattern: str, timeout: float = 15.0) -> str:
+    def wait_for_log(self, pattern: str, timeout: float = 60.0) -> str:
         regex = re.compile(pattern)
 
         def found() -> str | None:
