@@ -1,1 +1,8 @@
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from reports import api
+
+router = SimpleRouter()
+router.register("reports/runs", api.ReportRunViewSet)
+
+urlpatterns = router.urls

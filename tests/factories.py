@@ -440,3 +440,60 @@ FACTORY_FOR_MODEL.update(
         Reminder: lambda municipality: ReminderFactory(municipality=municipality),
     }
 )
+
+
+# --- Reports -------------------------------------------------------------------------------------
+from reports.models import FuelContract, ReportRun  # noqa: E402
+
+
+class ReportRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ReportRun
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    kind = "fuel"
+    # A different month for each run: a run is unique per kind, period, scope and language.
+    period_start = factory.Sequence(lambda n: date(2010 + n // 12, n % 12 + 1, 1))
+    period = factory.LazyAttribute(lambda o: f"{o.period_start:%Y-%m}")
+    period_end = factory.LazyAttribute(
+        lambda o: (o.period_start + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    )
+    scope = "all"
+    language = "el"
+    status = "done"
+    progress = 100
+    file = factory.django.FileField(filename="fuel-2025-02.pdf", data=b"%PDF-1.4\n%%EOF\n")
+    data = factory.LazyFunction(
+        lambda: {
+            "summary": {"litres": "0"},
+            "tables": [
+                {
+                    "key": "vehicles",
+                    "title": "Fuel per vehicle",
+                    "columns": [{"key": "plate", "label": "Plate", "kind": "text", "decimals": 0}],
+                    "rows": [],
+                    "totals": None,
+                }
+            ],
+        }
+    )
+
+
+class FuelContractFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FuelContract
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    reference = factory.Sequence(lambda n: f"ΣΥΜ-{n}/2025")
+    supplier = "ΕΚΟ ΑΒΕΕ"
+    starts_on = date(2025, 1, 1)
+    ends_on = date(2025, 12, 31)
+    amount = Decimal("100000.00")
+
+
+FACTORY_FOR_MODEL.update(
+    {
+        ReportRun: lambda municipality: ReportRunFactory(municipality=municipality),
+        FuelContract: lambda municipality: FuelContractFactory(municipality=municipality),
+    }
+)
