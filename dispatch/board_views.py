@@ -35,5 +35,6 @@ class BoardView(CapabilityRequiredMixin, TemplateView):
             "canEdit": has_capability(user, "dispatch.edit"),
             "canOverride": is_administrator(user),
             "openJob": self.request.GET.get("job", ""),
+            "timeZone": municipality.timezone if municipality else settings.TIME_ZONE,
         }
         return context

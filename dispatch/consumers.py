@@ -71,6 +71,42 @@ class _Follow:
     vehicles_sent: dict = field(default_factory=dict)  # vehicle id -> board fingerprint
 
 
+def _iso(value) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _live_key(fix_time, last_seen, moving, lat, lon) -> tuple:
+    return (_iso(fix_time), _iso(last_seen), bool(moving), lat, lon)
+
+
+def _follow_from_snapshot(snapshot: dict) -> _Follow:
+    """What a snapshot already told the clients, so the first look sends only what is new."""
+    at = datetime.fromisoformat(snapshot["at"])
+    follow = _Follow(live_mark=at, dispatch_mark=at)
+    for v in snapshot["vehicles"]:
+        live = v.get("live")
+        if live:
+            follow.live_sent[v["id"]] = _live_key(
+                live["fix_time"], live["last_seen"], live["moving"], live["lat"], live["lon"]
+            )
+        follow.vehicles_sent[v["id"]] = _fingerprint(v)
+    for job in snapshot["jobs"]:
+        if job.get("updated_at"):
+            follow.jobs_sent[job["id"]] = datetime.fromisoformat(job["updated_at"])
+    return follow
+
+
+def _fingerprint(item: dict) -> tuple:
+    return (
+        item["state"],
+        item["status"],
+        tuple(item["queue"]),
+        item["queue_version"],
+        (item["order"] or {}).get("id"),
+        item["label"],
+    )
+
+
 def _newest(values, current):
     values = [v for v in values if v is not None]
     if not values:
@@ -108,7 +144,7 @@ def _poll(municipality_id: int, follow: _Follow) -> list[dict]:
     for vid, lat, lon, speed, course, moving, fix_time, last_seen, _updated in rows:
         if lat is None:
             continue
-        key = (fix_time, last_seen, moving, lat, lon)
+        key = _live_key(fix_time, last_seen, moving, lat, lon)
         if follow.live_sent.get(vid) == key:
             continue
         follow.live_sent[vid] = key
@@ -176,14 +212,7 @@ def _poll(municipality_id: int, follow: _Follow) -> list[dict]:
         for item in selectors.board_vehicles(
             municipality=municipality, now=now, vehicle_ids=vehicle_ids
         ):
-            fingerprint = (
-                item["state"],
-                item["status"],
-                tuple(item["queue"]),
-                item["queue_version"],
-                (item["order"] or {}).get("id"),
-                item["label"],
-            )
+            fingerprint = _fingerprint(item)
             if follow.vehicles_sent.get(item["id"]) == fingerprint:
                 continue
             follow.vehicles_sent[item["id"]] = fingerprint
@@ -229,8 +258,10 @@ class BoardHub:
             with contextlib.suppress(RuntimeError):  # the loop stopped meanwhile
                 self.loop.call_soon_threadsafe(self.wake.set)
 
-    def add(self, municipality_id: int, consumer) -> None:
-        follow = self.follows.setdefault(municipality_id, _Follow())
+    def add(self, municipality_id: int, consumer, snapshot: dict) -> None:
+        follow = self.follows.get(municipality_id)
+        if follow is None:
+            follow = self.follows[municipality_id] = _follow_from_snapshot(snapshot)
         follow.clients.add(consumer)
         if self.task is None or self.task.done():
             self.task = self.loop.create_task(self.run())
@@ -286,7 +317,7 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
         snapshot = await database_sync_to_async(self._snapshot)()
         await self.send_json(snapshot)
         hub = BoardHub.get()
-        hub.add(municipality_id, self)
+        hub.add(municipality_id, self, snapshot)
         layer = _cross_process_layer()
         if layer is not None:
             await layer.group_add(group_name(municipality_id), self.channel_name)

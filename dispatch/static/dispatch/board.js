@@ -112,10 +112,12 @@
     return node;
   }
 
+  // Times are shown in the municipality's time zone, whatever the browser's.
+  var clock = new Intl.DateTimeFormat("en-GB", {
+    hour: "2-digit", minute: "2-digit", hour12: false, timeZone: config.timeZone || undefined
+  });
   function hhmm(iso) {
-    if (!iso) { return ""; }
-    var d = new Date(iso);
-    return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
+    return iso ? clock.format(new Date(iso)) : "";
   }
 
   function stateLabel(v) {
@@ -353,8 +355,7 @@
       return el("tr", { class: "candidate" + (c.late ? " late" : ""), "data-vehicle": c.vehicle, title: [origin, warn].filter(Boolean).join(" · ") }, [
         el("td", { text: String(i + 1) }),
         el("td", {}, [el("strong", { text: c.label }), el("div", { class: "helptext", text: c.driver_name })]),
-        el("td", { text: minutes(c.road_time_s) }),
-        el("td", { text: km(c.distance_m) }),
+        el("td", {}, [el("span", { text: minutes(c.road_time_s) }), el("div", { class: "helptext", text: km(c.distance_m) })]),
         el("td", { text: hhmm(c.eta) + (c.late ? " (" + text.late + ")" : "") }),
         el("td", { text: String(c.load) }),
         el("td", {}, [config.canEdit ? button : null])

@@ -1,0 +1,183 @@
+"""The board's WebSocket: a snapshot on connect, then positions and dispatch changes as they are
+written to the database by any process (here: written directly, as the gateway would)."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.utils import timezone
+
+from dispatch import services
+from dispatch.consumers import BoardConsumer, BoardHub
+from fleet.choices import Role
+from telematics.models import VehicleLiveState
+from tests.dispatch.conftest import JOB_PLACE
+from tests.factories import JobFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# A bound on waiting, so a broken feed fails instead of hanging; not a measure of speed.
+WAIT = 10
+
+
+def run(coro):
+    return async_to_sync(coro)()
+
+
+async def connect(user):
+    communicator = WebsocketCommunicator(BoardConsumer.as_asgi(), "/ws/dispatch/board/")
+    communicator.scope["user"] = user
+    connected, code = await communicator.connect(timeout=WAIT)
+    return communicator, connected, code
+
+
+async def next_of(communicator, kind):
+    while True:
+        message = await communicator.receive_json_from(timeout=WAIT)
+        if message["type"] == kind:
+            return message
+
+
+def write_live(vehicle, lat, lon, moving=True):
+    now = timezone.now()
+    VehicleLiveState.objects.update_or_create(
+        vehicle=vehicle,
+        defaults={
+            "municipality_id": vehicle.municipality_id,
+            "latitude": lat,
+            "longitude": lon,
+            "moving": moving,
+            "speed_kmh": 30.0 if moving else 0.0,
+            "fix_time": now,
+            "last_seen": now,
+            "updated_at": now,
+        },
+    )
+
+
+def test_roles_without_dispatch_view_are_refused(users_a):
+    async def scenario():
+        communicator, connected, code = await connect(users_a[Role.DRIVER])
+        assert not connected
+        assert code == 4403
+        await communicator.disconnect()
+
+    run(scenario)
+
+
+def test_snapshot_then_live_positions(municipality_a, municipality_b, users_a, crewed):
+    vehicle = crewed(municipality_a)
+    other = crewed(municipality_b)
+    write_live(vehicle, 35.512, 24.02)
+
+    async def scenario():
+        communicator, connected, _ = await connect(users_a[Role.DISPATCHER])
+        assert connected
+        snapshot = await communicator.receive_json_from(timeout=WAIT)
+        assert snapshot["type"] == "snapshot"
+        assert [v["id"] for v in snapshot["vehicles"]] == [vehicle.pk]
+        assert snapshot["vehicles"][0]["live"]["lat"] == 35.512
+        # Another municipality's vehicle moves: nothing for this board. Then ours moves.
+        await database_sync_to_async(write_live)(other, 35.6, 24.1)
+        await database_sync_to_async(write_live)(vehicle, 35.5131, 24.0215)
+        message = await next_of(communicator, "positions")
+        assert [p["id"] for p in message["vehicles"]] == [vehicle.pk]
+        assert (message["vehicles"][0]["lat"], message["vehicles"][0]["lon"]) == (35.5131, 24.0215)
+        assert message["vehicles"][0]["moving"] is True
+        await communicator.disconnect()
+
+    run(scenario)
+
+
+def test_assignment_reaches_the_board_with_the_new_queue(municipality_a, users_a, crewed):
+    municipality_a.osm_file = ""  # straight-line times keep this test about the feed
+    municipality_a.save()
+    vehicle = crewed(municipality_a)
+    job = JobFactory(municipality=municipality_a, latitude=JOB_PLACE[0], longitude=JOB_PLACE[1])
+
+    async def scenario():
+        communicator, connected, _ = await connect(users_a[Role.AUDITOR])
+        assert connected
+        snapshot = await next_of(communicator, "snapshot")
+        assert [j["status"] for j in snapshot["jobs"]] == ["new"]
+        await database_sync_to_async(services.job_assign)(
+            job=job, vehicle=vehicle, actor=users_a[Role.DISPATCHER]
+        )
+        message = await next_of(communicator, "dispatch")
+        jobs = {j["id"]: j for j in message["jobs"]}
+        vehicles = {v["id"]: v for v in message["vehicles"]}
+        assert jobs[job.pk]["status"] == "assigned"
+        assert vehicles[vehicle.pk]["queue"] == [job.pk]
+        assert vehicles[vehicle.pk]["queue_version"] == 1
+        assert vehicles[vehicle.pk]["state"] == "busy"
+        await communicator.disconnect()
+
+    run(scenario)
+
+
+def test_change_made_outside_the_web_process_is_followed(municipality_a, users_a, crewed):
+    """An arrival detected by a worker writes only to the database; the board still hears it."""
+    municipality_a.osm_file = ""
+    municipality_a.save()
+    vehicle = crewed(municipality_a)
+    job = JobFactory(municipality=municipality_a, latitude=JOB_PLACE[0], longitude=JOB_PLACE[1])
+    services.job_assign(job=job, vehicle=vehicle)
+
+    def arrive():
+        write_live(vehicle, JOB_PLACE[0], JOB_PLACE[1], moving=False)
+        # Written by "another process": no notification, only the table changes.
+        from dispatch.models import DispatchSettings, Job
+
+        DispatchSettings.objects.update_or_create(
+            municipality=municipality_a, defaults={"arrival_dwell_s": 0}
+        )
+        Job.objects.filter(pk=job.pk).update(
+            status="on_site",
+            arrived_at=timezone.now() - timedelta(seconds=1),
+            updated_at=timezone.now(),
+        )
+
+    async def scenario():
+        communicator, connected, _ = await connect(users_a[Role.DISPATCHER])
+        assert connected
+        await next_of(communicator, "snapshot")
+        await asyncio.sleep(0.3)  # let the hub take its first look
+        await database_sync_to_async(arrive)()
+        while True:
+            message = await next_of(communicator, "dispatch")
+            statuses = {j["id"]: j["status"] for j in message["jobs"]}
+            if statuses.get(job.pk) == "on_site":
+                break
+        await communicator.disconnect()
+
+    run(scenario)
+
+
+def test_ping_answers_and_resync_sends_a_snapshot(users_a):
+    async def scenario():
+        communicator, connected, _ = await connect(users_a[Role.ADMIN])
+        assert connected
+        await next_of(communicator, "snapshot")
+        await communicator.send_json_to({"type": "ping", "t": 42})
+        assert (await next_of(communicator, "pong"))["t"] == 42
+        await communicator.send_json_to({"type": "resync"})
+        assert (await next_of(communicator, "snapshot"))["vehicles"] == []
+        await communicator.disconnect()
+
+    run(scenario)
+
+
+def test_hub_stops_when_the_last_board_closes(users_a):
+    async def scenario():
+        communicator, connected, _ = await connect(users_a[Role.ADMIN])
+        await next_of(communicator, "snapshot")
+        hub = BoardHub.get()
+        assert users_a[Role.ADMIN].municipality_id in hub.follows
+        await communicator.disconnect()
+        await asyncio.wait_for(hub.task, WAIT)
+        assert hub.follows == {}
+
+    run(scenario)
