@@ -8,20 +8,29 @@ Why the distance is not just the sum of straight lines between fixes:
   it is moving.
 * **Corners.** Trackers that record every 10 s cut every corner: a right-angle turn at 30 km/h
   loses about 20 m, several per cent of an urban day. The receiver's own speed (Doppler, accurate
-  to a few tenths of a m/s) integrated over time follows the road instead, so when the fixes
-  carry speeds the path length is the speed integral, checked against the straight line.
+  to a few tenths of a m/s) integrated over time follows the road instead, so when both fixes of
+  an interval carry moving speeds the path length is the speed integral, checked against the
+  straight line (never shorter than it by much, never absurdly longer).
 * **Gaps.** Across a gap longer than ``max_gap_s`` the route is unknown; no distance is invented.
+  Shorter silences while driving (a phone losing the sky, a dropped connection) are measured
+  along the street network when the caller passes a ``road_distance`` function (the router's
+  shortest road distance); otherwise as the straight line.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from telematics.motion.geodesy import haversine_m
 from telematics.motion.records import Sample
 
-__all__ = ["EngineMeter", "EngineSessionDraft", "GpsDistance", "OdometerConfig"]
+__all__ = ["EngineMeter", "EngineSessionDraft", "GpsDistance", "OdometerConfig", "RoadDistance"]
+
+# (lat0, lon0, lat1, lon1) -> shortest road distance in metres, or None when there is none.
+RoadDistance = Callable[[float, float, float, float], float | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +44,28 @@ class OdometerConfig:
     # A path can be much longer than the chord (a roundabout, a U-turn), but not unboundedly.
     speed_integral_max_ratio: float = 4.0
     speed_integral_slack_m: float = 50.0
+    # Both fixes of an interval must be at least this fast, and no more than this far apart in
+    # time, for the speed integral to be used (a vehicle may halt unseen in a longer interval).
+    integral_min_speed_kmh: float = 5.0
+    integral_max_interval_s: float = 30.0
+    # A straight line this much longer than the speed integral is a position spike (multipath)
+    # rather than a path: the integral is the distance.
+    spike_ratio: float = 1.5
+    spike_slack_m: float = 30.0
+    # A silence at least this long between two fixes that both show the vehicle driving is
+    # measured along the road (when the caller provides a road-distance function), not as the
+    # crow flies; the road length must stay within this factor of the straight line.
+    road_gap_min_s: float = 45.0
+    road_gap_max_ratio: float = 2.5
+    road_gap_speed_floor_kmh: float = 50.0
+    # Doppler speeds this low at both ends of every interval since the last counted point mean
+    # the vehicle stood still, however far the fixes wander (up to ``still_max_chord_m``).
+    still_speed_kmh: float = 3.0
+    still_max_chord_m: float = 60.0
+    # Moving off between two fixes so close in time that the vehicle cannot have gone farther
+    # than the jitter radius: the straight line would be mostly noise. Take the vehicle to have
+    # left as late as a brisk start allows, covering v²/2a by the second fix.
+    start_accel_mps2: float = 1.0
     # Use the device's own odometer for trip distances when it is present and plausible.
     prefer_device_odometer: bool = True
     # Device and GPS distances of one trip must agree within this factor for the device value to
@@ -44,23 +75,63 @@ class OdometerConfig:
     engine_max_gap_s: float = 900.0
 
 
+def _bounded_by_turn(
+    chord: float, est: float, course0: float, course1: float, config: OdometerConfig
+) -> float:
+    """The speed integral, kept within what the turn between two fixes allows.
+
+    With the heading turning by Δ between the fixes, the road is at least as long as a circular
+    arc on the chord (chord · (Δ/2) / sin(Δ/2)) and at most as long as one sharp corner with two
+    equal legs (chord / cos(Δ/2)). On a straight road both bounds are the chord, so the speed
+    integral's own errors (a speed profile sampled every 10 s is coarse) never count; at a
+    corner it decides within the range geometry leaves open.
+    """
+    delta = math.radians(abs((course1 - course0 + 180.0) % 360.0 - 180.0))
+    if delta < 1e-3:
+        return chord
+    half = delta * 0.5
+    low = chord * half / math.sin(half)
+    if delta >= math.radians(160.0):
+        high = config.speed_integral_max_ratio * chord + config.speed_integral_slack_m
+    else:
+        high = chord / math.cos(half)
+    return min(max(est, low), high)
+
+
 class GpsDistance:
     """Anchor-based path length over the samples a caller commits, in time order."""
 
-    __slots__ = ("config", "anchor", "last", "integral", "integral_ok")
+    __slots__ = (
+        "config",
+        "anchor",
+        "last",
+        "integral",
+        "integral_ok",
+        "integral_known",
+        "speed_seen",
+        "still",
+        "road_distance",
+    )
 
-    def __init__(self, config: OdometerConfig) -> None:
+    def __init__(self, config: OdometerConfig, road_distance: RoadDistance | None = None) -> None:
         self.config = config
+        self.road_distance = road_distance
         self.anchor: Sample | None = None  # last sample distance was measured to
         self.last: Sample | None = None  # last sample seen (for the speed integral)
         self.integral = 0.0  # metres integrated from speeds since the anchor
-        self.integral_ok = True
+        self.integral_ok = True  # ...and precise: every interval short, both ends moving
+        self.integral_known = True  # ...and every interval had both speeds
+        self.speed_seen = False  # some interval had a moving speed at one end
+        self.still = True  # every interval reported standstill speeds at both ends
 
     def reset(self, sample: Sample | None) -> None:
         self.anchor = sample
         self.last = sample
         self.integral = 0.0
         self.integral_ok = True
+        self.integral_known = True
+        self.speed_seen = False
+        self.still = True
 
     def advance(self, sample: Sample, moving: bool) -> float:
         """Metres travelled since the previous committed sample (0 while jittering in place)."""
@@ -73,19 +144,60 @@ class GpsDistance:
         if dt > config.max_gap_s or dt < 0:
             self.reset(sample)
             return 0.0
-        if last.speed is not None and sample.speed is not None:
-            self.integral += (last.speed + sample.speed) * 0.5 / 3.6 * dt
+        v0 = last.speed
+        v1 = sample.speed
+        if v0 is None or v1 is None or max(v0, v1) >= config.still_speed_kmh:
+            self.still = False
+        if v0 is not None and v1 is not None and dt <= config.integral_max_interval_s:
+            self.integral += (v0 + v1) * 0.5 / 3.6 * dt
+            if min(v0, v1) < config.integral_min_speed_kmh:
+                # A slow end: the vehicle may have halted in between (a junction, a queue),
+                # where the average of the two speeds invents distance. Still good enough to
+                # expose a position spike, as long as some speed was reported at all.
+                self.integral_ok = False
+            if max(v0, v1) >= config.integral_min_speed_kmh:
+                self.speed_seen = True
         else:
             self.integral_ok = False
+            self.integral_known = False
         self.last = sample
         anchor = self.anchor
         chord = haversine_m(anchor.lat, anchor.lon, sample.lat, sample.lon)
+        if v0 is not None and v1 is not None and chord <= config.still_max_chord_m:
+            if max(v0, v1) < config.still_speed_kmh:
+                # The receiver says it stands still: the positions wander, the vehicle does
+                # not. Follow them without counting.
+                self.reset(sample)
+                return 0.0
+            if v0 < config.still_speed_kmh and v1 / 3.6 * dt <= config.jitter_radius_m:
+                moved = min(chord, (v1 / 3.6) ** 2 / (2.0 * config.start_accel_mps2))
+                self.reset(sample)
+                return moved
         if chord < config.jitter_radius_m and not (moving and chord > 0.0):
             return 0.0
         distance = chord
-        if config.use_reported_speed and self.integral_ok:
+        if (
+            self.road_distance is not None
+            and dt >= config.road_gap_min_s
+            and v0 is not None
+            and v1 is not None
+            and min(v0, v1) >= config.integral_min_speed_kmh
+        ):
+            # Driving into a silence and out of it: it drove the streets in between.
+            road = self.road_distance(anchor.lat, anchor.lon, sample.lat, sample.lon)
+            top = max(v0, v1, config.road_gap_speed_floor_kmh) / 3.6 * dt * 1.5
+            if road is not None and chord <= road <= min(config.road_gap_max_ratio * chord, top):
+                distance = road
+                self.integral_known = False
+        if config.use_reported_speed and self.integral_known:
             est = self.integral
-            if (
+            if self.speed_seen and chord > config.spike_ratio * est + config.spike_slack_m:
+                distance = est
+            elif not self.integral_ok:
+                pass
+            elif anchor.course is not None and sample.course is not None:
+                distance = _bounded_by_turn(chord, est, anchor.course, sample.course, config)
+            elif (
                 config.speed_integral_min_ratio * chord
                 <= est
                 <= config.speed_integral_max_ratio * chord + config.speed_integral_slack_m
@@ -94,6 +206,9 @@ class GpsDistance:
         self.anchor = sample
         self.integral = 0.0
         self.integral_ok = True
+        self.integral_known = True
+        self.speed_seen = False
+        self.still = True
         return distance
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,15 +217,26 @@ class GpsDistance:
             "last": self.last.to_list() if self.last else None,
             "integral": self.integral,
             "integral_ok": self.integral_ok,
+            "integral_known": self.integral_known,
+            "speed_seen": self.speed_seen,
+            "still": self.still,
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], config: OdometerConfig) -> GpsDistance:
-        self = cls(config)
+    def from_dict(
+        cls,
+        data: dict[str, Any],
+        config: OdometerConfig,
+        road_distance: RoadDistance | None = None,
+    ) -> GpsDistance:
+        self = cls(config, road_distance)
         self.anchor = Sample.from_list(data["anchor"]) if data.get("anchor") else None
         self.last = Sample.from_list(data["last"]) if data.get("last") else None
         self.integral = float(data.get("integral", 0.0))
         self.integral_ok = bool(data.get("integral_ok", True))
+        self.integral_known = bool(data.get("integral_known", True))
+        self.speed_seen = bool(data.get("speed_seen", False))
+        self.still = bool(data.get("still", True))
         return self
 
 

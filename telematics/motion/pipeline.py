@@ -25,6 +25,7 @@ the database, :class:`InMemoryMotionStore` on lists (tests, benchmarks, replays)
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 from collections.abc import Iterable, Iterator
@@ -38,7 +39,12 @@ from telematics.motion.events import EventConfig, EventDetector, MotionEvent
 from telematics.motion.filters import FilterConfig, FixFilter, RejectReason, check_fix
 from telematics.motion.geofence import GeofenceIndex
 from telematics.motion.localdays import LocalDays
-from telematics.motion.odometer import EngineMeter, EngineSessionDraft, OdometerConfig
+from telematics.motion.odometer import (
+    EngineMeter,
+    EngineSessionDraft,
+    OdometerConfig,
+    RoadDistance,
+)
 from telematics.motion.records import FixLike, Sample, from_epoch, sample_from_fix
 from telematics.motion.trips import SampleStatus, Stop, Trip, TripConfig, TripDetector
 
@@ -174,7 +180,11 @@ class MotionProcessor:
         config: MotionConfig | None = None,
         geofences: GeofenceIndex | None = None,
         state: dict[str, Any] | None = None,
+        road_distance: RoadDistance | None = None,
     ) -> None:
+        """``road_distance`` (optional, e.g. the router's shortest road distance) measures
+        silences while driving along the streets; it must be deterministic for rebuilds to be
+        exact."""
         self.config = config or MotionConfig()
         self.geofences = geofences or GeofenceIndex()
         cfg = self.config
@@ -187,7 +197,7 @@ class MotionProcessor:
             state = _json_copy(state)
         if state is None:
             self.filter = FixFilter(cfg.filters)
-            self.detector = TripDetector(cfg.trips, cfg.odometer)
+            self.detector = TripDetector(cfg.trips, cfg.odometer, road_distance)
             self.engine = EngineMeter(cfg.odometer)
             self.events = EventDetector(cfg.events, self.geofences, tz)
             self.last_t: float | None = None
@@ -196,7 +206,9 @@ class MotionProcessor:
             self.ref_membership: list[Any] | None = None  # [lat, lon, ids]
         else:
             self.filter = FixFilter.from_dict(state["filter"], cfg.filters)
-            self.detector = TripDetector.from_dict(state["detector"], cfg.trips, cfg.odometer)
+            self.detector = TripDetector.from_dict(
+                state["detector"], cfg.trips, cfg.odometer, road_distance
+            )
             self.engine = EngineMeter.from_dict(state["engine"], cfg.odometer)
             self.events = EventDetector.from_dict(state["events"], cfg.events, self.geofences, tz)
             self.last_t = state["last_t"]
@@ -410,6 +422,7 @@ def motion_update(
     geofences: GeofenceIndex | None = None,
     *,
     earliest_new: datetime | None,
+    road_distance: RoadDistance | None = None,
 ) -> MotionResult:
     """Bring a device's motion outputs up to date after new positions were stored.
 
@@ -420,11 +433,11 @@ def motion_update(
     state = checkpoint.state if checkpoint is not None else None
     after = checkpoint.time if checkpoint is not None else None
     try:
-        processor = MotionProcessor(config, geofences, state)
+        processor = MotionProcessor(config, geofences, state, road_distance)
     except (ValueError, KeyError, TypeError) as exc:
         # A checkpoint from another version of this code: rebuild from the beginning.
         log.warning("motion.checkpoint_unusable time=%s error=%s", after, exc)
-        processor = MotionProcessor(config, geofences)
+        processor = MotionProcessor(config, geofences, road_distance=road_distance)
         after = None
     result = processor.process(store.load_fixes(after))
     result.rebuilt_from = after
@@ -437,6 +450,7 @@ class InMemoryMotionStore:
 
     def __init__(self) -> None:
         self.fixes: dict[float, FixLike] = {}
+        self._times: list[float] = []  # sorted keys of ``fixes``
         self.outputs: list[Output] = []
         self.provisional: list[Output] = []
         self.checkpoints: list[Checkpoint] = []
@@ -450,13 +464,18 @@ class InMemoryMotionStore:
             if key in self.fixes:
                 continue
             self.fixes[key] = fix
+            if self._times and key < self._times[-1]:
+                bisect.insort(self._times, key)
+            else:
+                self._times.append(key)
             if earliest is None or fix.fix_time < earliest:
                 earliest = fix.fix_time
         return earliest
 
     def load_fixes(self, after: datetime | None) -> Iterable[FixLike]:
-        bound = after.timestamp() if after is not None else float("-inf")
-        return [self.fixes[k] for k in sorted(self.fixes) if k > bound]
+        start = 0 if after is None else bisect.bisect_right(self._times, after.timestamp())
+        fixes = self.fixes
+        return [fixes[k] for k in self._times[start:]]
 
     def latest_checkpoint(self, before: datetime | None) -> Checkpoint | None:
         best: Checkpoint | None = None

@@ -31,6 +31,7 @@ class FixLike(Protocol):
     engine_hours: float | None
     fuel_level: float | None
     driver_tag: str | None
+    course: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +49,7 @@ class MotionFix:
     fuel_level: float | None = None
     driver_tag: str | None = None
     server_time: datetime | None = None
+    course: float | None = None  # degrees clockwise from north
 
 
 def from_epoch(t: float) -> datetime:
@@ -82,6 +84,7 @@ class Sample:
         "engine_hours",
         "fuel",
         "driver",
+        "course",
     )
 
     def __init__(
@@ -95,6 +98,7 @@ class Sample:
         engine_hours: float | None = None,
         fuel: float | None = None,
         driver: str | None = None,
+        course: float | None = None,
     ) -> None:
         self.t = t
         self.lat = lat
@@ -105,6 +109,7 @@ class Sample:
         self.engine_hours = engine_hours
         self.fuel = fuel
         self.driver = driver
+        self.course = course
 
     def to_list(self) -> list[Any]:
         return [
@@ -117,6 +122,7 @@ class Sample:
             self.engine_hours,
             self.fuel,
             self.driver,
+            self.course,
         ]
 
     @classmethod
@@ -142,6 +148,9 @@ def sample_from_fix(fix: FixLike) -> Sample:
         fuel = None
     ignition = getattr(fix, "ignition", None)
     driver = getattr(fix, "driver_tag", None)
+    course = _finite_or_none(getattr(fix, "course", None))
+    if course is not None:
+        course %= 360.0
     return Sample(
         fix.fix_time.timestamp(),
         float(fix.latitude),
@@ -152,4 +161,5 @@ def sample_from_fix(fix: FixLike) -> Sample:
         hours,
         fuel,
         str(driver) if driver not in (None, "") else None,
+        course,
     )

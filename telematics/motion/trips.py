@@ -10,8 +10,10 @@ cannot make a trip:
   ignored. With ignition wiring, fixes with the ignition off never depart. The trip starts at the
   last *still* sample (parked, slow, near the anchor) before the departure.
 * **Stop.** While moving, the detector follows the current *stationary run*: consecutive samples
-  within ``stop_radius_m`` of the run's first sample, tolerating one stray fix. When a run has
-  lasted ``min_stop_duration_s``, the trip ends at the run's first sample and a stop begins there.
+  within ``stop_radius_m`` of the run's first sample and no faster than ``creep_speed_kmh``,
+  tolerating one stray fix. When a run has lasted ``min_stop_duration_s``, the trip ends at the
+  run's first sample and a stop begins there. (Speed matters: a refuse truck that halts, drives
+  40 m, halts and turns back past where it first halted has not stopped for three minutes.)
 * **Validity.** A trip becomes real once it has covered ``min_trip_distance_m`` over at least
   ``min_trip_duration_s`` with some samples at moving speed. Until then it is tentative: if the
   vehicle settles again first (a parking manoeuvre, a wandering receiver in a garage), the
@@ -33,7 +35,7 @@ from typing import Any
 
 from telematics.motion.geodesy import haversine_m, local_xy, simplify_indices
 from telematics.motion.localdays import LocalDays
-from telematics.motion.odometer import GpsDistance, OdometerConfig
+from telematics.motion.odometer import GpsDistance, OdometerConfig, RoadDistance
 from telematics.motion.records import Sample, from_epoch
 
 __all__ = [
@@ -55,6 +57,8 @@ class TripConfig:
     max_gap_s: float = 900.0
     use_ignition: bool = True
     move_speed_kmh: float = 5.0
+    # Within a halt, slower than this is still halted (edging forward in a queue).
+    creep_speed_kmh: float = 10.0
     # Parked receivers wander 5-20 m, more under trees or between buildings.
     stop_radius_m: float = 50.0
     # After a silence, a vehicle found this close to where it was parked is taken to have been
@@ -63,10 +67,18 @@ class TripConfig:
     gap_resume_radius_m: float = 1000.0
     # Speed assumed, when the first fix after a silence reports none, to date the departure.
     gap_resume_speed_kmh: float = 20.0
+    # When the fix that shows a departure (or an arrival) comes more than this long after the
+    # previous one (a tracker reporting every few minutes while parked, a lost ignition record),
+    # the moment is dated by the distance covered at the reported speed instead of taking the
+    # previous fix's time.
+    dating_interval_s: float = 30.0
     # Consecutive fixes farther apart than this speed allows are a teleport (the position
     # filter re-anchored on a receiver that was wrong before): handled like a silence, so no
     # distance or speed is made of it.
     teleport_speed_kmh: float = 300.0
+    # ...and at least this far apart: multipath throws single fixes a few hundred metres, which
+    # the stationary-run and distance rules absorb; a teleport is a different place.
+    teleport_min_distance_m: float = 1000.0
     # Samples at moving speed a trip needs to be real (wandering fixes report ~0 km/h Doppler).
     min_moving_samples: int = 2
     track_tolerance_m: float = 5.0
@@ -262,11 +274,13 @@ class TripDetector:
         self,
         config: TripConfig | None = None,
         odometer: OdometerConfig | None = None,
+        road_distance: RoadDistance | None = None,
     ) -> None:
         self.config = config or TripConfig()
         self.odo_config = odometer or OdometerConfig()
         self.days = LocalDays(self.config.timezone)
-        self.dist = GpsDistance(self.odo_config)
+        self.road_distance = road_distance
+        self.dist = GpsDistance(self.odo_config, road_distance)
         self.emitted: list[Trip | Stop] = []
         self.stop_confirmed = False  # set when the last step confirmed a stop (checkpoint hint)
         self.last: Sample | None = None
@@ -310,10 +324,9 @@ class TripDetector:
         last = self.last
         if last is not None and s.t - last.t > self.config.max_gap_s:
             status = self._gap(s, teleport=False)
-        elif (
-            last is not None
-            and haversine_m(last.lat, last.lon, s.lat, s.lon)
-            > self.config.teleport_speed_kmh / 3.6 * (s.t - last.t) + self.config.stop_radius_m
+        elif last is not None and haversine_m(last.lat, last.lon, s.lat, s.lon) > max(
+            self.config.teleport_speed_kmh / 3.6 * (s.t - last.t),
+            self.config.teleport_min_distance_m,
         ):
             status = self._gap(s, teleport=True)
         elif self.stop is None and self.trip is None:
@@ -364,6 +377,9 @@ class TripDetector:
         stop = self.stop
         assert stop is not None
         start = self.still or stop.start
+        if self.pending:
+            first = self.pending[0][0]
+            start = self._dated(start, first, first.speed, at_start=True)
         self.prev_stop = stop
         self.stop = None
         self.trip = _TripAcc(start)
@@ -386,11 +402,15 @@ class TripDetector:
             if moving:
                 self._commit(s, True)
                 return SampleStatus.MOVING
-            self.run = [s]
+            last = self.trip.last if self.trip else None
+            arrival = self._dated(last, s, last.speed, at_start=False) if last else s
+            self.run = [arrival, s] if arrival is not s else [s]
             return SampleStatus.HALTED
         r0 = run[0]
         near = haversine_m(r0.lat, r0.lon, s.lat, s.lon) <= self.config.stop_radius_m
-        if near:
+        # Creeping (a queue, a truck edging from bin to bin) keeps a halt going; driving ends it.
+        driving = moving and (s.speed is None or s.speed >= self.config.creep_speed_kmh)
+        if near and not driving:
             # One stray fix between two near ones is noise: it never reaches the trip.
             self.outlier = None
             run.append(s)
@@ -398,15 +418,59 @@ class TripDetector:
                 self._confirm_stop()
                 return SampleStatus.PARKED
             return SampleStatus.HALTED
-        if not moving and self.outlier is None:
+        if self.outlier is None and (near or not driving):
+            # Either far but reporting no speed (multipath) or near but reporting speed (a
+            # Doppler spike): one such fix is noise; two in a row mean the vehicle moves on.
             self.outlier = s
             return SampleStatus.HALTED
-        # The run is over: the vehicle drove on. Everything held back belongs to the trip.
+        # The run is over: the vehicle drove on. Everything held back belongs to the trip,
+        # except a held-back fix that lies far from both the halt and where the vehicle is
+        # now: that was a reflection, not a place the vehicle went to.
         outlier = self.outlier
         self._fold_run()
-        if outlier is not None:
+        radius = self.config.stop_radius_m
+        if outlier is not None and not (
+            haversine_m(r0.lat, r0.lon, outlier.lat, outlier.lon) > radius
+            and haversine_m(s.lat, s.lon, outlier.lat, outlier.lon) > radius
+            and haversine_m(r0.lat, r0.lon, s.lat, s.lon)
+            < haversine_m(r0.lat, r0.lon, outlier.lat, outlier.lon)
+        ):
             self._moving_step(outlier)
         return self._moving_step(s)
+
+    def _dated(self, before: Sample, after: Sample, speed: float | None, at_start: bool) -> Sample:
+        """The moment the vehicle left ``before`` (``at_start``) or reached ``after``, when the
+        two fixes are far apart in time: a made-up sample at the resting place, timed by the
+        distance between the fixes at the moving fix's speed. Otherwise the resting fix itself.
+        """
+        config = self.config
+        dt = after.t - before.t
+        if dt <= config.dating_interval_s:
+            return after if not at_start else before
+        if speed is None or speed < config.move_speed_kmh:
+            speed = config.gap_resume_speed_kmh
+        travel = haversine_m(before.lat, before.lon, after.lat, after.lon) / (speed / 3.6)
+        if at_start:
+            t = after.t - travel
+            if t <= before.t:
+                return before
+            rest = before
+        else:
+            t = before.t + travel
+            if t >= after.t:
+                return after
+            rest = after
+        return Sample(
+            t,
+            rest.lat,
+            rest.lon,
+            0.0,
+            rest.ignition,
+            rest.odometer,
+            rest.engine_hours,
+            rest.fuel,
+            rest.driver,
+        )
 
     def _fold_run(self) -> None:
         run = self.run
@@ -718,8 +782,9 @@ class TripDetector:
         data: dict[str, Any],
         config: TripConfig | None = None,
         odometer: OdometerConfig | None = None,
+        road_distance: RoadDistance | None = None,
     ) -> TripDetector:
-        self = cls(config, odometer)
+        self = cls(config, odometer, road_distance)
         self.last = Sample.from_list(data["last"]) if data.get("last") else None
         self.moving_mode = bool(data.get("moving"))
         self.stop = _StopAcc.from_dict(data["stop"]) if data.get("stop") else None
@@ -729,6 +794,6 @@ class TripDetector:
         self.prev_stop = _StopAcc.from_dict(data["prev_stop"]) if data.get("prev_stop") else None
         self.run = [Sample.from_list(r) for r in data["run"]]
         self.outlier = Sample.from_list(data["outlier"]) if data.get("outlier") else None
-        self.dist = GpsDistance.from_dict(data["dist"], self.odo_config)
+        self.dist = GpsDistance.from_dict(data["dist"], self.odo_config, road_distance)
         self._now = self.last.t if self.last else 0.0
         return self

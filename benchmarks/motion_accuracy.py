@@ -1,0 +1,299 @@
+"""Motion accuracy against ground truth: trips, stops and kilometres per vehicle and day.
+
+    .venv/bin/python benchmarks/motion_accuracy.py
+
+Reads the simulated week in ``benchmarks/data/motion/`` (see ``generate.py`` there for how it is
+made), feeds each vehicle's fixes to the motion pipeline *in arrival order*, one batch per minute
+of arrivals (so late uploads and connection backlogs go through the incremental/rebuild path
+exactly as the Celery task would), and compares the result with what the vehicles really did.
+
+Targets (issue 5): trips found = true trips per vehicle-day; distance error < 2 % per day;
+stop start/end error < 60 s.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import lzma
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from datetime import UTC, date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from telematics.motion.odometer import RoadDistance  # noqa: E402
+from telematics.motion.pipeline import (  # noqa: E402
+    InMemoryMotionStore,
+    MotionConfig,
+    motion_update,
+)
+from telematics.motion.records import MotionFix  # noqa: E402
+from telematics.motion.summary import daily_summaries  # noqa: E402
+from telematics.motion.trips import Stop, Trip, TripConfig  # noqa: E402
+
+DATA = REPO / "benchmarks" / "data" / "motion"
+BATCH_S = 60
+
+
+def load() -> tuple[dict, dict[str, list[tuple[int, MotionFix]]]]:
+    truth = json.loads(lzma.decompress((DATA / "truth.json.xz").read_bytes()))
+    text = lzma.decompress((DATA / "fixes.csv.xz").read_bytes()).decode()
+    per_device: dict[str, list[tuple[int, MotionFix]]] = defaultdict(list)
+    for row in csv.DictReader(io.StringIO(text)):
+        arrival = int(row["arrival"])
+        fix = MotionFix(
+            fix_time=datetime.fromtimestamp(int(row["t"]), UTC),
+            latitude=float(row["lat"]),
+            longitude=float(row["lon"]),
+            valid=row["valid"] == "1",
+            speed_kmh=float(row["speed"]) if row["speed"] else None,
+            course=float(row["course"]) if row.get("course") else None,
+            ignition=None if row["ignition"] == "" else row["ignition"] == "1",
+            odometer=float(row["odometer"]) if row["odometer"] else None,
+            server_time=datetime.fromtimestamp(arrival, UTC),
+        )
+        per_device[row["device"]].append((arrival, fix))
+    return truth, per_device
+
+
+def road_distance_function() -> RoadDistance:
+    """The router's shortest road distance on the Chania street graph (for silences)."""
+    from dispatch.routing.network import load_network  # noqa: PLC0415
+    from dispatch.routing.router import Metric, Router  # noqa: PLC0415
+
+    net = load_network(REPO / "data" / "osm" / "chania.osm.bz2", cache_dir=REPO / "var" / "graph")
+    router = Router(net)
+
+    def road(lat0: float, lon0: float, lat1: float, lon1: float) -> float | None:
+        route = router.route([(lat0, lon0), (lat1, lon1)], metric=Metric.DISTANCE)
+        return float(route.length_m) if route.ok else None
+
+    return road
+
+
+def run_device(
+    arrivals: list[tuple[int, MotionFix]],
+    config: MotionConfig,
+    road: RoadDistance | None,
+) -> tuple[InMemoryMotionStore, set, int, int]:
+    store = InMemoryMotionStore()
+    rejected: set = set()
+    updates = rebuilds = 0
+    batch: list[MotionFix] = []
+    window = None
+    last_processed = None
+
+    def flush() -> None:
+        nonlocal updates, rebuilds, last_processed
+        earliest = store.add_fixes(batch)
+        batch.clear()
+        if earliest is None:
+            return
+        result = motion_update(store, config, earliest_new=earliest, road_distance=road)
+        updates += 1
+        if last_processed is not None and result.rebuilt_from != last_processed:
+            rebuilds += 1
+        if result.affected_to is not None:
+            last_processed = result.affected_to
+        for fix, reason in result.rejected:
+            # Rebuilds see the same bad fix again: count each once.
+            rejected.add((fix.fix_time, reason))
+
+    for arrival, fix in arrivals:
+        key = arrival // BATCH_S
+        if window is not None and key != window:
+            flush()
+        window = key
+        batch.append(fix)
+    flush()
+    return store, rejected, updates, rebuilds
+
+
+def overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    return max(0.0, min(a1, b1) - max(a0, b0))
+
+
+def match(truth: list[tuple[float, float]], found: list[tuple[float, float]]) -> dict[int, int]:
+    """One-to-one, by largest time overlap first."""
+    pairs = sorted(
+        (
+            (overlap(t0, t1, f0, f1), i, j)
+            for i, (t0, t1) in enumerate(truth)
+            for j, (f0, f1) in enumerate(found)
+            if overlap(t0, t1, f0, f1) > 0 or (t0 == t1 == f0 == f1)
+        ),
+        reverse=True,
+    )
+    taken_t: set[int] = set()
+    taken_f: set[int] = set()
+    out: dict[int, int] = {}
+    for _ov, i, j in pairs:
+        if i in taken_t or j in taken_f:
+            continue
+        out[i] = j
+        taken_t.add(i)
+        taken_f.add(j)
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def evaluate(truth: dict, per_device: dict, config: MotionConfig, road: RoadDistance | None):
+    tz = ZoneInfo(truth["timezone"])
+    end = truth["end"]
+    out: dict = {
+        "rejected": Counter(),
+        "rows": [],
+        "stop_start": [],
+        "stop_end": [],
+        "trip_true": 0,
+        "trip_found": 0,
+        "days_exact": 0,
+        "days": 0,
+        "updates": 0,
+        "rebuilds": 0,
+    }
+    started = time.perf_counter()
+
+    def local_day(t: float) -> date:
+        return datetime.fromtimestamp(t, tz).date()
+
+    for uid, vt in truth["vehicles"].items():
+        store, rejected, updates, rebuilds = run_device(per_device[uid], config, road)
+        out["updates"] += updates
+        out["rebuilds"] += rebuilds
+        out["rejected"].update(reason for _t, reason in rejected)
+        trips: list[Trip] = store.trips(include_open=True)
+        stops: list[Stop] = store.stops(include_open=True)
+
+        true_by_day = Counter(local_day(t["start"]) for t in vt["trips"])
+        found_by_day = Counter(local_day(t.start_time.timestamp()) for t in trips)
+        driven = {date.fromisoformat(d) for d in vt["distance_by_day"]}
+        for day in sorted(set(true_by_day) | set(found_by_day) | driven):
+            out["days"] += 1
+            out["days_exact"] += true_by_day[day] == found_by_day[day]
+        out["trip_true"] += len(vt["trips"])
+        out["trip_found"] += len(trips)
+
+        # Stops: compare arrivals and departures (not the data's first arrival or the last,
+        # still open, departure).
+        true_stops = [(s["start"], s["end"]) for s in vt["stops"]]
+        found_stops = [(s.start_time.timestamp(), s.end_time.timestamp()) for s in stops]
+        for i, j in match(true_stops, found_stops).items():
+            (t0, t1), (f0, f1) = true_stops[i], found_stops[j]
+            if i > 0:
+                out["stop_start"].append(f0 - t0)
+            if t1 < end - 1:
+                out["stop_end"].append(f1 - t1)
+
+        first, last = min(driven), max(driven)
+        summaries = {
+            s.day: s
+            for s in daily_summaries(
+                first, last, trips=trips, stops=stops, timezone=truth["timezone"]
+            )
+        }
+        for day_iso, true_m in sorted(vt["distance_by_day"].items()):
+            day = date.fromisoformat(day_iso)
+            out["rows"].append(
+                (
+                    uid,
+                    day_iso,
+                    true_m,
+                    summaries[day].distance_m,
+                    true_by_day[day],
+                    found_by_day[day],
+                )
+            )
+    out["seconds"] = time.perf_counter() - started
+    return out
+
+
+def report(title: str, out: dict, table: bool) -> None:
+    print(f"== {title}")
+    print(
+        f"  pipeline runs (one per minute of arrivals): {out['updates']}, rebuilds from an "
+        f"earlier checkpoint (late data): {out['rebuilds']}, {out['seconds']:.1f} s"
+    )
+    print(f"  fixes rejected (each counted once): {dict(sorted(out['rejected'].items()))}")
+    errors = []
+    if table:
+        print(
+            f"  {'vehicle':10s} {'day':10s} {'true km':>8s} {'found km':>9s} {'error':>7s} "
+            f"{'trips':>5s} {'found':>5s}"
+        )
+    for uid, day_iso, true_m, found_m, nt, nf in out["rows"]:
+        err = (found_m - true_m) / true_m * 100 if true_m > 1000 else None
+        if err is not None:
+            errors.append(abs(err))
+        if table:
+            shown = f"{err:+6.2f}%" if err is not None else "     - "
+            flag = "" if nt == nf else "  <- trip count differs"
+            print(
+                f"  {uid:10s} {day_iso:10s} {true_m / 1000:8.2f} {found_m / 1000:9.2f} "
+                f"{shown} {nt:5d} {nf:5d}{flag}"
+            )
+    driving = len(errors)
+    within = sum(1 for e in errors if e < 2.0)
+    print(
+        f"  Trips: true {out['trip_true']}, found {out['trip_found']}; vehicle-days with the "
+        f"exact count: {out['days_exact']}/{out['days']} (target: all)"
+    )
+    print(
+        f"  Distance error per driving day ({driving} vehicle-days): median "
+        f"{statistics.median(errors):.2f}%, p90 {pct(errors, 0.9):.2f}%, max "
+        f"{max(errors):.2f}%; under 2%: {within}/{driving} (target: all)"
+    )
+    for name, errs in (
+        ("start (arrival)", out["stop_start"]),
+        ("end (departure)", out["stop_end"]),
+    ):
+        a = [abs(e) for e in errs]
+        print(
+            f"  Stop {name} error, {len(a)} stops: median {statistics.median(a):.0f} s, "
+            f"p95 {pct(a, 0.95):.0f} s, max {max(a):.0f} s; under 60 s: "
+            f"{sum(1 for e in a if e < 60)}/{len(a)} (target: all)"
+        )
+
+
+def main() -> None:
+    truth, per_device = load()
+    config = MotionConfig(
+        trips=TripConfig(
+            min_stop_duration_s=truth["min_stop_s"],
+            min_trip_distance_m=truth["min_trip_m"],
+            min_trip_duration_s=truth["min_trip_s"],
+            timezone=truth["timezone"],
+        )
+    )
+    n = sum(len(v) for v in per_device.values())
+    print(
+        f"Motion accuracy: {len(truth['vehicles'])} vehicles x 5 days on Chania's streets, "
+        f"{n} fixes delivered in arrival order (benchmarks/data/motion)"
+    )
+    report(
+        "GPS only (silences measured as straight lines)",
+        evaluate(truth, per_device, config, None),
+        table=True,
+    )
+    report(
+        "GPS with the router measuring silences while driving along the streets",
+        evaluate(truth, per_device, config, road_distance_function()),
+        table=False,
+    )
+
+
+if __name__ == "__main__":
+    main()
