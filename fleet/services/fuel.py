@@ -17,7 +17,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -436,13 +436,9 @@ def fuel_import_execute(*, run_id: int) -> FuelImportRun:
     # Phase 2: every good row and the run's report in one transaction.
     try:
         with transaction.atomic():
+            created_at = timezone.now()
             for start in range(0, len(good), BULK_BATCH):
-                FuelEntry.objects.bulk_create(
-                    [
-                        _entry_from_row(row, run, cards, stations)
-                        for row in good[start : start + BULK_BATCH]
-                    ]
-                )
+                _insert_batch(good[start : start + BULK_BATCH], run, cards, stations, created_at)
             _advance_meters_from_rows(good)
             run.status = ImportStatus.DONE
             run.rows_total = total
@@ -512,28 +508,84 @@ def _keep_new(
     return len(pending) - len(fresh)
 
 
-def _entry_from_row(row: fuel_import.ParsedRow, run: FuelImportRun, cards: dict, stations: dict):
-    station_id = stations.get(fuel_import.normalize_header(row.station)) if row.station else None
-    return FuelEntry(
-        municipality_id=run.municipality_id,
-        vehicle_id=row.vehicle_id,
-        filled_at=row.occurred_at,
-        litres=row.litres,
-        unit_price=row.unit_price,
-        amount=row.amount,
-        station_id=station_id,
-        station_name=row.station,
-        odometer_km=row.odometer,
-        source=FuelSource.CARD,
-        card_id=cards.get(row.card_number) if row.card_number else None,
-        card_number=row.card_number,
-        transaction_id=row.transaction_id,
-        dedupe_key=row.dedupe_key,
-        import_run=run,
-        import_line=row.line,
-        notes=row.driver and f"{row.driver}",
-        created_by=run.uploaded_by,
-    )
+# Columns an imported entry fills, in the order of the INSERT below.
+_IMPORT_COLUMNS = (
+    "municipality",
+    "vehicle",
+    "filled_at",
+    "litres",
+    "unit_price",
+    "amount",
+    "station",
+    "station_name",
+    "odometer_km",
+    "full_tank",
+    "source",
+    "card",
+    "card_number",
+    "transaction_id",
+    "dedupe_key",
+    "import_run",
+    "import_line",
+    "notes",
+    "created_by",
+    "created_at",
+)
+
+
+def _insert_batch(
+    rows: list[fuel_import.ParsedRow],
+    run: FuelImportRun,
+    cards: dict,
+    stations: dict,
+    created_at,
+) -> None:
+    """Write one batch of imported rows with a single prepared INSERT.
+
+    ``bulk_create`` builds a model instance per row and, on SQLite, splits batches at 999
+    parameters (39 rows of this table): 50,000 rows took most of the import's time. One
+    statement run with ``executemany`` is several times faster; values go through the backend's
+    own adapters, as the ORM would send them. Run inside the import's transaction.
+    """
+    meta = FuelEntry._meta
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(meta.get_field(name).column) for name in _IMPORT_COLUMNS)
+    marks = ", ".join(["%s"] * len(_IMPORT_COLUMNS))
+    sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({marks})"  # noqa: S608
+    when = connection.ops.adapt_datetimefield_value
+    number = connection.ops.adapt_decimalfield_value
+    stamp = when(created_at)
+    values = []
+    for row in rows:
+        station_id = (
+            stations.get(fuel_import.normalize_header(row.station)) if row.station else None
+        )
+        values.append(
+            (
+                run.municipality_id,
+                row.vehicle_id,
+                when(row.occurred_at),
+                number(row.litres),
+                None if row.unit_price is None else number(row.unit_price),
+                None if row.amount is None else number(row.amount),
+                station_id,
+                row.station,
+                None if row.odometer is None else number(row.odometer.quantize(Decimal("0.1"))),
+                False,
+                FuelSource.CARD.value,
+                cards.get(row.card_number) if row.card_number else None,
+                row.card_number,
+                row.transaction_id,
+                row.dedupe_key,
+                run.pk,
+                row.line,
+                row.driver,
+                run.uploaded_by_id,
+                stamp,
+            )
+        )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, values)
 
 
 def _advance_meters_from_rows(rows: Iterable[fuel_import.ParsedRow]) -> None:

@@ -120,19 +120,19 @@ def test_a_run_is_imported_once_however_often_the_task_runs(municipality_a, flee
 
 def test_a_database_failure_leaves_nothing_half_imported(municipality_a, fleet):
     run = _upload(municipality_a, fleet["provider"], STATEMENT)
-    real = FuelEntry.objects.bulk_create
+    real = services._insert_batch
     calls = []
 
-    def fail_on_second_batch(objs, *args, **kwargs):
-        calls.append(len(objs))
+    def fail_on_second_batch(rows, *args, **kwargs):
+        calls.append(len(rows))
         if len(calls) == 2:
             raise DatabaseError("disk full")
-        return real(objs, *args, **kwargs)
+        return real(rows, *args, **kwargs)
 
     # A real failure mid-write cannot be provoked on demand, so the second batch is made to fail.
     with (
         mock.patch.object(services, "BULK_BATCH", 1),
-        mock.patch.object(FuelEntry.objects, "bulk_create", side_effect=fail_on_second_batch),
+        mock.patch.object(services, "_insert_batch", side_effect=fail_on_second_batch),
     ):
         run = services.fuel_import_execute(run_id=run.pk)
     assert calls == [1, 1]
