@@ -431,6 +431,8 @@ class Gateway:
             await self.loop.run_in_executor(None, self.writer.stop)
             await self.loop.run_in_executor(None, self.handoff.stop)
             self.handoff.flush()
+            with contextlib.suppress(Exception):
+                await self.loop.run_in_executor(self.reader, self.reader_store.close)
             self.reader.shutdown(wait=False)
             self._log_stats()
             log.info("gateway.stopped")

@@ -180,6 +180,7 @@ class Writer:
                 self._flush_side()
                 next_side = time.monotonic() + self.config.live_state_interval
             if self._stopping and not self._queue:
+                self.store.close()
                 return
 
     def _take(self) -> list[Job]:
@@ -201,6 +202,7 @@ class Writer:
                 inserted = self._write_with_retry(rows)
                 if inserted is None:
                     # Stopping while the database is down: nothing acknowledged, trackers resend.
+                    self._queue.clear()
                     return
                 self.stats.stored += inserted
                 self.stats.duplicates += len(rows) - inserted
