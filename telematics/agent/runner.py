@@ -34,11 +34,22 @@ from telematics.agent.sender import (
     encode_osmand,
 )
 
-__all__ = ["MODES", "Agent", "AgentConfig", "FixSender", "GpsReader", "read_battery"]
+__all__ = [
+    "MAX_BATCH_SIZE",
+    "MODES",
+    "Agent",
+    "AgentConfig",
+    "FixSender",
+    "GpsReader",
+    "read_battery",
+]
 
 logger = logging.getLogger(__name__)
 
 MODES = ("osmand", "batch")
+# The gateway refuses larger batches (telematics/gateway/agent_batch.py, MAX_POSITIONS); a batch
+# it refuses would be retried for ever.
+MAX_BATCH_SIZE = 1000
 # gpsd runs next to the agent; waiting minutes for it to come back makes no sense.
 _GPSD_BACKOFF_MAX = 30.0
 
@@ -74,8 +85,8 @@ class AgentConfig:
             problems.append("device id is empty")
         if self.interval <= 0:
             problems.append("interval must be positive")
-        if self.batch_size < 1:
-            problems.append("batch size must be at least 1")
+        if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
+            problems.append(f"batch size must be 1 to {MAX_BATCH_SIZE}")
         if self.queue_max < 1:
             problems.append("queue size must be at least 1")
         if not (0 < self.backoff_base <= self.backoff_max):

@@ -45,7 +45,8 @@ URL><batch path>`` (default path ``/agent/batch``), ``Content-Type: application/
       ]
     }
 
-* ``positions`` holds 1 to ``--batch-size`` fixes (default 100) in the order they were recorded;
+* ``positions`` holds 1 to ``--batch-size`` fixes (default 100, at most 1000, the gateway's
+  limit) in the order they were recorded;
   ``seq`` is the agent's queue id, strictly increasing for a device over the agent's lifetime
   (a gap means the agent dropped fixes from a full queue).
 * ``time`` is ISO 8601 UTC with milliseconds. Units are Kinisi's: ``speed_kmh`` km/h,

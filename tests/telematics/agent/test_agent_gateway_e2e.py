@@ -112,8 +112,9 @@ def gateway(tmp_path, wait):
         process.stop()
 
 
+@pytest.mark.parametrize("mode", ["osmand", "batch"])
 def test_fixes_reach_the_database_through_a_gateway_crash(
-    tmp_path, gpsd_feed, gateway, start_agent, wait
+    tmp_path, gpsd_feed, gateway, start_agent, wait, mode
 ):
     municipality = MunicipalityFactory()
     device = Device.objects.create(
@@ -146,6 +147,8 @@ def test_fixes_reach_the_database_through_a_gateway_crash(
         "5",
         "--log-level",
         "debug",
+        "--mode",
+        mode,
         env={"KINISI_AGENT_TOKEN": TOKEN},
     )
 
@@ -170,8 +173,8 @@ def test_fixes_reach_the_database_through_a_gateway_crash(
     for row in rows:
         assert row.latitude == pytest.approx(35.5125, abs=1e-7)
         assert row.longitude == pytest.approx(24.025, abs=1e-7)
-        # 10.5 kn in the NMEA → gpsd m/s → the agent's knots → the gateway's km/h:
-        # 10.5 × 1.852 = 19.446 km/h (gpsd rounds m/s to 3 decimals: ±0.01 km/h).
+        # 10.5 kn in the NMEA → gpsd m/s → the agent's knots (OsmAnd) or km/h (batch) → the
+        # gateway's km/h: 10.5 × 1.852 = 19.446 km/h (gpsd rounds m/s to 3 decimals: ±0.01).
         assert row.speed_kmh == pytest.approx(10.5 * 1.852, abs=0.01)
         assert row.course == pytest.approx(45.0)
 

@@ -196,6 +196,10 @@ def test_a_second_agent_on_the_same_queue_refuses_to_start(tmp_path, start_agent
         (["--server", "x:5055", "--device-id", "a"], "server URL must be"),
         (["--server", "http://x", "--device-id", "a", "--interval", "0"], "must be positive"),
         (["--server", "http://x", "--device-id", "a", "--mode", "batch"], "needs the device token"),
+        (
+            ["--server", "http://x", "--device-id", "a", "--token", "t", "--batch-size", "1001"],
+            "batch size must be 1 to 1000",
+        ),
     ],
 )
 def test_bad_configuration_exits_with_a_clear_message(tmp_path, start_agent, args, message):
