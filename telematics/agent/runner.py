@@ -50,6 +50,15 @@ MODES = ("osmand", "batch")
 # The gateway refuses larger batches (telematics/gateway/agent_batch.py, MAX_POSITIONS); a batch
 # it refuses would be retried for ever.
 MAX_BATCH_SIZE = 1000
+# What an operator should look at, by the gateway's answers (Traccar answers 400 as well when it
+# does not know the device).
+_REJECTION_HINTS = {
+    400: "unknown_device_or_bad_request",
+    401: "check_device_token",
+    403: "check_device_token",
+    404: "check_server_url",
+    413: "batch_too_large",
+}
 # gpsd runs next to the agent; waiting minutes for it to come back makes no sense.
 _GPSD_BACKOFF_MAX = 30.0
 
@@ -258,8 +267,10 @@ class FixSender:
                     failures += 1
                     delay = self.backoff.delay(failures)
                     logger.warning(
-                        "agent.server_rejected status=%s retry_in=%.2f attempt=%s queued=%s",
+                        "agent.server_rejected status=%s hint=%s retry_in=%.2f attempt=%s "
+                        "queued=%s",
                         status,
+                        _REJECTION_HINTS.get(status, "server_error" if status >= 500 else "-"),
                         delay,
                         failures,
                         queue.count(),

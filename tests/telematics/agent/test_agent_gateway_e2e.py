@@ -24,6 +24,7 @@ from telematics.models import Device, Position
 from tests.factories import MunicipalityFactory
 
 pytestmark = [
+    pytest.mark.slow,  # two Django processes start per test
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore::DeprecationWarning"),
 ]

@@ -289,3 +289,22 @@ def test_batch_mode_sends_ordered_batches_with_the_token(tmp_path, recording_ser
         assert path_ == "/agent/batch"
         assert headers["Authorization"] == "Bearer s3cret"
         assert headers["Content-Type"] == "application/json"
+
+
+def test_a_refused_token_is_logged_with_a_hint_for_the_operator(
+    tmp_path, recording_server, wait, caplog
+):
+    caplog.set_level(logging.INFO, logger="telematics.agent")
+    path = tmp_path / "q.sqlite3"
+    recording_server.status = 401
+    with FixQueue(path) as queue, RunningSender(path, recording_server.url, token="wrong"):
+        queue.put(fix(0))
+
+        def hinted() -> bool:
+            return any(
+                "agent.server_rejected status=401 hint=check_device_token" in r.getMessage()
+                for r in list(caplog.records)
+            )
+
+        wait(hinted, what="a rejection with its hint")
+        assert queue.count() == 1
