@@ -84,8 +84,9 @@ def build_problem(plan: Plan) -> tuple[opt.Problem, dict]:
         Shift.objects.filter(
             municipality=municipality,
             vehicle_id__in=[v.pk for v in vehicles],
+            # The shifts that start on the plan's day (a night shift belongs to its first day).
+            starts_at__gte=midnight,
             starts_at__lt=day_end,
-            ends_at__gt=midnight,
         )
     )
     from telematics.models import VehicleLiveState  # noqa: PLC0415
