@@ -46,6 +46,7 @@ from fleet.models import (
 )
 from fleet.models.fuel import AnomalyStatus
 from fleet.models.maintenance import OPEN_WORK_ORDER_STATUSES, WorkOrderStatus
+from reports.generators import fmt
 from reports.generators import fuel as fuel_gen
 from reports.generators import maintenance as maintenance_gen
 from reports.generators import movement as movement_gen
@@ -478,6 +479,58 @@ def _due_detail(item, on: date) -> str:
     return _("in %(n)s days") % {"n": days}
 
 
+def _services_due(
+    municipality: Municipality, period: Period, vehicles: QuerySet[Vehicle], language: str
+) -> list[maintenance_gen.DueInput]:
+    """Service plans overdue at the end of the period or falling due (by date, or by km or
+    engine hours at the vehicle's pace) before the end of the next month."""
+    from fleet.compliance import Status
+    from fleet.selectors.maintenance import STATUS_LABELS, service_due_list
+
+    horizon = period.next_month().end
+    found = []
+    for row in service_due_list(
+        municipality_id=municipality.pk,
+        on=period.end,
+        vehicles=vehicles.exclude(status=VehicleStatus.RETIRED),
+    ):
+        due = row.due
+        when = due.due_on or due.estimated_on
+        if due.status == Status.OK and (when is None or when > horizon):
+            continue
+        if due.status == Status.MISSING:
+            continue
+        parts = [str(_(_TRIGGERS[t])) for t in due.triggered_by if t in _TRIGGERS]
+        if due.due_km is not None:
+            parts.append(_("at %(km)s km") % {"km": fmt.number(due.due_km, 0, language)})
+        if due.due_hours is not None:
+            parts.append(_("at %(hours)s h") % {"hours": fmt.number(due.due_hours, 0, language)})
+        extra = _due_detail(_DueOn(when), period.end) if when else ""
+        found.append(
+            maintenance_gen.DueInput(
+                subject=row.vehicle.display_plate,
+                item=row.plan.name,
+                due_on=when,
+                status=str(STATUS_LABELS.get(due.status, due.status))
+                if due.status != Status.OK
+                else _("Due next month"),
+                status_code=str(due.status),
+                detail="; ".join(p for p in (", ".join(parts), extra) if p),
+            )
+        )
+    return found
+
+
+class _DueOn:
+    """The one method of a compliance item ``_due_detail`` needs, for a bare date."""
+
+    def __init__(self, due_on: date) -> None:
+        self.due_on = due_on
+
+    def days_left(self, on: date) -> int:
+        return (self.due_on - on).days
+
+
 def maintenance_report_input(
     *,
     municipality: Municipality,
@@ -567,11 +620,12 @@ def maintenance_report_input(
     ]
     progress(45, "compliance")
     next_month = period.next_month()
+    services_due = _services_due(municipality, period, vehicles, language)
     calendar = compliance_calendar(
         municipality=municipality,
         on=period.end,
         horizon_days=(next_month.end - period.end).days,
-        include_services=True,
+        include_services=False,
     )
     if department is not None:
         driver_ids = set(
@@ -585,29 +639,18 @@ def maintenance_report_input(
             for row in calendar
             if (row.vehicle_id in vehicle_ids) or (row.driver_id in driver_ids)
         ]
-    services_due, compliance = [], []
-    for row in calendar:
-        if row.item.status == Status.OK:
-            continue
-        if row.item.rule == Rule.SERVICE:
-            triggers = [_(_TRIGGERS[t]) for t in row.item.detail.split(",") if t and t in _TRIGGERS]
-            detail = ", ".join(triggers)
-            extra = _due_detail(row.item, period.end)
-            detail = "; ".join(p for p in (detail, extra) if p)
-            target = services_due
-        else:
-            detail = _due_detail(row.item, period.end)
-            target = compliance
-        target.append(
-            maintenance_gen.DueInput(
-                subject=row.name,
-                item=row.label,
-                due_on=row.item.due_on,
-                status=row.status_label,
-                status_code=str(row.item.status),
-                detail=detail,
-            )
+    compliance = [
+        maintenance_gen.DueInput(
+            subject=row.name,
+            item=row.label,
+            due_on=row.item.due_on,
+            status=row.status_label,
+            status_code=str(row.item.status),
+            detail=_due_detail(row.item, period.end),
         )
+        for row in calendar
+        if row.item.status != Status.OK and row.item.rule != Rule.SERVICE
+    ]
     progress(60, "building")
     return maintenance_gen.MaintenanceReportInput(
         municipality=municipality.name,
@@ -820,19 +863,75 @@ def _router(municipality: Municipality):
         return None
 
 
+_named_trees: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# How far from a named street a trip may start or end and still be given its name.
+PLACE_RADIUS_M = 150.0
+
+
+class _NamedStreets:
+    """The named streets of a graph in a local metric projection, for "which street is this
+    point on": the nearest edge may be an unnamed service road or parking aisle, while the
+    sheet should say the street the driver would name."""
+
+    def __init__(self, router) -> None:
+        import shapely
+
+        net = router.net
+        edges = router.drawn_edges()
+        named = np.array([bool(net.edge_name(int(e))) for e in edges], dtype=bool)
+        self.edges = edges[named]
+        self.lat0 = float(np.mean(net.lat)) if len(net.lat) else 0.0
+        lines = []
+        for e in self.edges.tolist():
+            coords = net.edge_coords(e)
+            lines.append(shapely.linestrings(self._xy(coords[:, 0], coords[:, 1])))
+        self.names = [net.edge_name(int(e)) for e in self.edges]
+        self.tree = shapely.STRtree(lines)
+
+    def _xy(self, lon, lat) -> np.ndarray:
+        k = np.cos(np.radians(self.lat0))
+        return np.column_stack([np.asarray(lon) * k * 111_320.0, np.asarray(lat) * 110_574.0])
+
+    def names_at(self, points: list[tuple[float, float]]) -> list[str]:
+        import shapely
+
+        if not len(self.names):
+            return [""] * len(points)
+        lats = [p[0] for p in points]
+        lons = [p[1] for p in points]
+        geoms = shapely.points(self._xy(lons, lats))
+        (qi, ti), _dist = self.tree.query_nearest(
+            geoms, max_distance=PLACE_RADIUS_M, return_distance=True, all_matches=False
+        )
+        found = [""] * len(points)
+        for q, t in zip(qi.tolist(), ti.tolist(), strict=True):
+            found[q] = self.names[t]
+        return found
+
+
+def _named_streets(router) -> _NamedStreets:
+    with _edge_boxes_lock:
+        tree = _named_trees.get(router)
+        if tree is None:
+            tree = _NamedStreets(router)
+            _named_trees[router] = tree
+    return tree
+
+
 def _place_names(router, points: list[tuple[float, float] | None]) -> list[str]:
-    """The street at each (lat, lon), or the coordinates when no street is near."""
+    """The named street nearest each (lat, lon) within ``PLACE_RADIUS_M``, or the coordinates
+    when there is none (or no street graph)."""
     names = [""] * len(points)
     known = [(i, p) for i, p in enumerate(points) if p is not None]
-    snaps = []
+    streets: list[str] = []
     if router is not None and known:
         try:
-            snaps = router.snap_many([p for _i, p in known], max_snap_m=150)
+            streets = _named_streets(router).names_at([p for _i, p in known])
         except Exception:  # noqa: BLE001 - a routing fault must not cost the whole sheet
-            log.exception("reports.snap_failed points=%s", len(known))
-            snaps = []
+            log.exception("reports.street_lookup_failed points=%s", len(known))
+            streets = []
     for k, (i, (lat, lon)) in enumerate(known):
-        street = snaps[k].street if k < len(snaps) and snaps[k].ok else ""
+        street = streets[k] if k < len(streets) else ""
         names[i] = street or f"{lat:.5f}, {lon:.5f}"
     return names
 
