@@ -12,7 +12,7 @@ import math
 from django.http import HttpResponse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound
 from rest_framework.permissions import BasePermission
@@ -41,6 +41,16 @@ class GraphUnavailable(APIException):
     default_code = "graph_unavailable"
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "number"},
+        "minItems": 2,
+        "maxItems": 2,
+        "description": 'A point as [latitude, longitude] (or an object {"lat": .., "lon": ..}).',
+        "example": [35.5128, 24.0199],
+    }
+)
 class PointField(serializers.Field):
     """A point as ``[lat, lon]`` or ``{"lat": ..., "lon": ...}``."""
 

@@ -7,6 +7,8 @@ hand-made town; the API is checked to be wired to the right municipality's graph
 from __future__ import annotations
 
 import math
+import shutil
+from contextlib import contextmanager
 
 import networkx as nx
 import pytest
@@ -342,31 +344,41 @@ def test_build_graph_reports_bad_input(db, tmp_path):
 # --- in a real browser ------------------------------------------------------------------------
 
 
-@pytest.mark.browser
-@pytest.mark.django_db(transaction=True)
-def test_route_planner_in_a_browser_draws_streets_and_a_route(live_server, client, monkeypatch):
-    """Headless Chromium: with no tile server the map shows the street graph (never a grey
-    square) with the OSM attribution; two stops give a route with its time."""
+@contextmanager
+def _planner_in_chromium(live_server, client, monkeypatch):
+    """The route planner page in headless Chromium, logged in as a dispatcher."""
     playwright = pytest.importorskip("playwright.sync_api")
-    import shutil
-
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         pytest.skip("no system Chromium")
-    # Playwright runs an event loop in this thread; the ORM calls below are plain sync code.
+    # Playwright runs an event loop in this thread; the ORM calls here are plain sync code.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     municipality = MunicipalityFactory(slug="chania-browser")
     user = UserFactory(municipality=municipality, role=Role.DISPATCHER)
     client.force_login(user)
     session = client.cookies["sessionid"].value
-
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        context = browser.new_context()
-        context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
-        page = context.new_page()
-        page.goto(live_server.url + PLANNER)
-        page.wait_for_selector(".leaflet-kinisi-basemap-pane canvas", timeout=20_000)
+        try:
+            context = browser.new_context()
+            context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+            page = context.new_page()
+            page.goto(live_server.url + PLANNER)
+            yield page
+        finally:
+            browser.close()
+
+
+STREETS_CANVAS = ".leaflet-kinisi-basemap-pane canvas"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_route_planner_in_a_browser_draws_streets_and_a_route(live_server, client, monkeypatch):
+    """With no tile server the map shows the street graph (never a grey square) with the OSM
+    attribution; two stops give a route with its time."""
+    with _planner_in_chromium(live_server, client, monkeypatch) as page:
+        page.wait_for_selector(STREETS_CANVAS, timeout=20_000)
         assert "© OpenStreetMap contributors" in page.inner_text(".leaflet-control-attribution")
         page.evaluate("window.kinisiPlanner.addStop(35.5150, 24.0180)")
         page.evaluate("window.kinisiPlanner.addStop(35.5100, 24.0300)")
@@ -378,4 +390,42 @@ def test_route_planner_in_a_browser_draws_streets_and_a_route(live_server, clien
         assert "min" in summary and "km" in summary
         # The route is drawn over the streets, in the overlay pane.
         assert page.locator(".leaflet-overlay-pane path").count() >= 1
-        browser.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_configured_tiles_are_used(live_server, client, monkeypatch, settings):
+    # A "tile server": any image the live server serves will do.
+    settings.KINISI_TILE_URL = (
+        live_server.url + "/static/leaflet/images/layers.png?z={z}&x={x}&y={y}"
+    )
+    with _planner_in_chromium(live_server, client, monkeypatch) as page:
+        page.wait_for_selector(".leaflet-tile-pane img.leaflet-tile-loaded", timeout=20_000)
+        page.wait_for_timeout(1000)
+        assert page.locator(STREETS_CANVAS).count() == 0
+        assert "© OpenStreetMap contributors" in page.inner_text(".leaflet-control-attribution")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_unreachable_tile_server_falls_back_to_the_street_graph(
+    live_server, client, monkeypatch, settings
+):
+    settings.KINISI_TILE_URL = "http://127.0.0.1:9/{z}/{x}/{y}.png"  # nothing listens there
+    with _planner_in_chromium(live_server, client, monkeypatch) as page:
+        page.wait_for_selector(STREETS_CANVAS, timeout=20_000)
+        assert page.locator(".leaflet-tile-pane img").count() == 0
+
+
+def test_municipality_boundary_clips_the_graph():
+    from types import SimpleNamespace
+
+    square = [[24.0, 35.0], [24.01, 35.0], [24.01, 35.01], [24.0, 35.01], [24.0, 35.0]]
+    feature = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [square]}}
+    town = SimpleNamespace(slug="t", bbox=(35.0, 24.0, 35.01, 24.01), boundary=feature)
+    clip = registry.clip_for(town)
+    assert clip.bbox == (35.0, 24.0, 35.01, 24.01)
+    assert clip.polygon.bounds == (24.0, 35.0, 24.01, 35.01)
+    # A broken boundary is ignored (logged), the bbox still clips.
+    town.boundary = {"type": "Polygon", "coordinates": "nonsense"}
+    assert registry.clip_for(town).polygon is None

@@ -247,3 +247,14 @@ def test_chania_cache_round_trip(tmp_path, chania_network):
     assert np.array_equal(loaded.names, chania_network.names)
     assert loaded.edge_name(0) == chania_network.edge_name(0)
     assert CHANIA.is_file()
+
+
+def test_polygon_clip_keeps_only_the_inside(tmp_path):
+    from shapely.geometry import box
+
+    path = _square_town(tmp_path / "town.osm")
+    # The same area as the bbox test, as a boundary polygon (lon/lat).
+    polygon = box(LON - 0.003, LAT - 0.001, LON + 0.007, LAT + 0.001)
+    net = graph.build_network(path, Clip(polygon=polygon))
+    assert net.lat.max() < LAT + 0.001
+    assert {net.edge_name(e) for e in range(net.n_edges)} == {"West", "Short", "East"}
