@@ -128,7 +128,9 @@ class Writer:
         self._side: deque[SideState] = deque()
         self._wake = threading.Event()
         self._stopping = False
-        self.pending_rows = 0
+        # Two counters, each written by one thread only: ``+=`` on a shared one loses updates.
+        self.rows_submitted = 0  # by the loop
+        self.rows_done = 0  # by the writer
         self.db_available = True
         # vehicle id -> live row (see store.LIVE_COLUMNS) not yet written
         self._live: dict[int, list] = {}
@@ -137,9 +139,14 @@ class Writer:
 
     # --- called from the event loop ---------------------------------------------------------
 
+    @property
+    def pending_rows(self) -> int:
+        """Rows handed over and not yet written (or refused)."""
+        return self.rows_submitted - self.rows_done
+
     def submit(self, job: Job) -> None:
         self._queue.append(job)
-        self.pending_rows += len(job.rows)
+        self.rows_submitted += len(job.rows)
         self._wake.set()
 
     def submit_side(self, side: SideState) -> None:
@@ -210,7 +217,7 @@ class Writer:
                 if len(rows) > inserted:
                     log.debug("gateway.duplicates_ignored count=%d", len(rows) - inserted)
                 self._after_commit(rows)
-            self.pending_rows -= len(rows)
+            self.rows_done += len(rows)
             self.notify(jobs)
 
     def _write_with_retry(self, rows: list[tuple]) -> int | None:
