@@ -365,6 +365,8 @@ def _planner_in_chromium(live_server, client, monkeypatch):
             page = context.new_page()
             page.goto(live_server.url + PLANNER)
             yield page
+            # Let requests in flight finish before the database is torn down.
+            page.wait_for_load_state("networkidle")
         finally:
             browser.close()
 
