@@ -5,6 +5,7 @@ channel layer. Production sets at least ``DJANGO_DEBUG=false``, ``DJANGO_SECRET_
 ``DJANGO_ALLOWED_HOSTS``, ``DATABASE_URL`` and ``REDIS_URL`` (see README, "Production").
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -98,7 +99,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 30,
         }
     )
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-kinisi.sqlite3")}
+    # A file (not :memory:) so a gateway started by a test in another process sees the same
+    # database; one per test run, so two runs at once never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-kinisi-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
