@@ -145,8 +145,8 @@ def load_network(
     source = Path(source)
     clip = clip or Clip()
     sha = file_sha256(source)
-    if cache_dir is None:
-        cache_dir = source.parent / ".graph-cache"
+    if cache_dir is None:  # Django passes settings.KINISI_GRAPH_DIR; scripts may not care
+        cache_dir = Path(tempfile.gettempdir()) / "kinisi-graphs"
     cache_dir = Path(cache_dir)
     path = cache_path(cache_dir, source, sha, clip)
     if path.is_file() and not force:
