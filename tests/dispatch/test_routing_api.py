@@ -431,3 +431,14 @@ def test_municipality_boundary_clips_the_graph():
     # A broken boundary is ignored (logged), the bbox still clips.
     town.boundary = {"type": "Polygon", "coordinates": "nonsense"}
     assert registry.clip_for(town).polygon is None
+
+
+def test_installation_superuser_names_the_municipality(db, api_client_for):
+    town = MunicipalityFactory(slug="chania-admin")
+    root = UserFactory(username="root-routing", municipality=None, is_superuser=True)
+    api = api_client_for(root)
+    assert api.get(STREETS).status_code == 404
+    assert api.get(STREETS + "?municipality=atlantis").status_code == 404
+    response = api.get(STREETS + f"?municipality={town.slug}")
+    assert response.status_code == 200
+    assert response.json()["type"] == "FeatureCollection"
