@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.db.models import Max, Q, QuerySet
@@ -36,7 +37,7 @@ from dispatch.models import (
     VehicleQueue,
 )
 from fleet.choices import VehicleStatus
-from fleet.models import Department, Document, Driver, Municipality, Vehicle
+from fleet.models import Department, Document, Driver, DriverLicence, Municipality, Vehicle
 
 log = logging.getLogger(__name__)
 
@@ -178,39 +179,62 @@ def _latest_documents(vehicle_ids: list[int]) -> dict[int, dict[str, date]]:
     return out
 
 
-def _live_states(vehicle_ids: list[int]) -> dict[int, object]:
+class _Live(NamedTuple):
+    vehicle_id: int
+    latitude: float | None
+    longitude: float | None
+    moving: bool
+    last_seen: datetime | None
+
+
+def _live_states(vehicle_ids: list[int]) -> dict[int, _Live]:
     from telematics.models import VehicleLiveState  # noqa: PLC0415 - keeps the app import light
 
-    return {
-        s.vehicle_id: s
-        for s in VehicleLiveState.objects.filter(vehicle_id__in=vehicle_ids).only(
-            "vehicle_id", "latitude", "longitude", "moving", "last_seen", "fix_time", "speed_kmh"
-        )
-    }
-
-
-def _driver_facts(driver: Driver, on_this_vehicle: bool) -> rules.DriverFacts:
-    return rules.DriverFacts(
-        id=driver.pk,
-        name=str(driver),
-        licences={lic.category: lic.expires_on for lic in driver.licences.all()},
-        pei_expiry=driver.pei_expiry,
-        operator_expiry=driver.operator_licence_expiry,
-        on_this_vehicle=on_this_vehicle,
+    rows = VehicleLiveState.objects.filter(vehicle_id__in=vehicle_ids).values_list(
+        "vehicle_id", "latitude", "longitude", "moving", "last_seen"
     )
+    return {row[0]: _Live(*row) for row in rows}
 
 
-def _shifts_at(municipality_id: int, at: datetime) -> list[Shift]:
-    return list(
-        Shift.objects.filter(
-            municipality_id=municipality_id,
-            starts_at__lte=at,
-            ends_at__gt=at,
-            driver__active=True,
-        )
-        .select_related("driver")
-        .prefetch_related("driver__licences")
+def _crews_at(
+    municipality_id: int, at: datetime, vehicle_ids: Sequence[int] | None = None
+) -> tuple[dict[int, list[rules.DriverFacts]], list[rules.DriverFacts]]:
+    """Drivers on shift at ``at``: per vehicle, and unattached. Plain rows, not model
+    instances: for a fleet of hundreds this is the difference between milliseconds and a tenth
+    of a second."""
+    shifts = Shift.objects.filter(
+        municipality_id=municipality_id, starts_at__lte=at, ends_at__gt=at, driver__active=True
     )
+    if vehicle_ids is not None:
+        shifts = shifts.filter(Q(vehicle_id__in=list(vehicle_ids)) | Q(vehicle__isnull=True))
+    rows = list(
+        shifts.values_list(
+            "vehicle_id",
+            "driver_id",
+            "driver__first_name",
+            "driver__last_name",
+            "driver__pei_expiry",
+            "driver__operator_licence_expiry",
+        )
+    )
+    licences: dict[int, dict[str, date]] = defaultdict(dict)
+    for driver_id, category, expires_on in DriverLicence.objects.filter(
+        driver_id__in={r[1] for r in rows}
+    ).values_list("driver_id", "category", "expires_on"):
+        licences[driver_id][category] = expires_on
+    crew: dict[int, list[rules.DriverFacts]] = defaultdict(list)
+    pool: list[rules.DriverFacts] = []
+    for vehicle_id, driver_id, first, last, pei, operator in rows:
+        facts = rules.DriverFacts(
+            id=driver_id,
+            name=f"{last} {first}",
+            licences=licences.get(driver_id, {}),
+            pei_expiry=pei,
+            operator_expiry=operator,
+            on_this_vehicle=vehicle_id is not None,
+        )
+        (pool if vehicle_id is None else crew[vehicle_id]).append(facts)
+    return crew, pool
 
 
 def _movement_blocks(
@@ -297,14 +321,7 @@ def fleet_facts(
         if queued.pk != job.pk:
             queues[queued.vehicle_id].append(queued)
     versions = queue_versions(ids)
-    shifts = _shifts_at(municipality.pk, at)
-    crew: dict[int, list[rules.DriverFacts]] = defaultdict(list)
-    pool: list[rules.DriverFacts] = []
-    for shift in shifts:
-        if shift.vehicle_id is None:
-            pool.append(_driver_facts(shift.driver, False))
-        else:
-            crew[shift.vehicle_id].append(_driver_facts(shift.driver, True))
+    crew, pool = _crews_at(municipality.pk, at, ids if len(ids) < 50 else None)
     service_end = at + timedelta(minutes=job.service_minutes)
     blocks = _movement_blocks(municipality.pk, ids, at, service_end)
     for vid, reasons in (compliance or {}).items():
