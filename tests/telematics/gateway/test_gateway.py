@@ -415,3 +415,48 @@ def test_agent_batch_is_stored_and_answered_200_only_with_the_right_token(fleet)
     assert stored[0].speed_kmh == 19.447 and stored[0].accuracy == 17.1
     assert stored[0].satellites == 8 and stored[0].battery is None
     assert stored[2].attributes == {"seq": 19, "mode": 3}
+
+
+def test_backpressure_stops_reading_while_too_much_waits_for_the_database(fleet):
+    """With the table locked, rows pile up to max_pending_rows; then the gateway stops reading
+    from every tracker (bounded memory) and resumes once the database takes the rows."""
+    running = GatewayThread(max_pending_rows=4).start()
+    imeis = fleet.ids("teltonika")
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_lock():
+        from django.db import connections
+
+        with transaction.atomic():
+            cursor = connections["default"].cursor()
+            if connection.vendor == "postgresql":
+                cursor.execute("LOCK TABLE telematics_position IN EXCLUSIVE MODE")
+            else:
+                cursor.execute("DELETE FROM telematics_position WHERE id < 0")
+            locked.set()
+            release.wait(30)
+        connections["default"].close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    assert locked.wait(10)
+    socks = [teltonika_connect(running.ports["teltonika"], imei) for imei in imeis]
+    try:
+        start = now_s() - timedelta(minutes=20)
+        for sock, imei in zip(socks, imeis, strict=True):
+            sock.sendall(encode_teltonika_packet(fixes(imei, start, 2)))
+        assert wait_for(lambda: running.gateway.overloaded)
+        assert running.gateway.writer.pending_rows == 2 * len(imeis)
+        assert running.gateway.paused_connections  # the one that tipped it over stops reading
+        release.set()
+        for sock in socks:
+            sock.settimeout(30)
+            assert recv_exact(sock, 4) == b"\x00\x00\x00\x02"
+        assert wait_for(lambda: not running.gateway.overloaded)
+    finally:
+        release.set()
+        holder.join(30)
+        for sock in socks:
+            sock.close()
+        running.stop()
+    assert Position.objects.filter(device__municipality=fleet.municipality).count() == 6
