@@ -161,6 +161,13 @@ CELERY_BEAT_SCHEDULE["fleet-compliance-reminders"] = {
     "task": "fleet.compliance_reminders",
     "schedule": crontab(hour=7, minute=0),
 }
+# Reports: the previous month's fuel and maintenance reports on the 1st, e-mailed to the fleet
+# managers (KINISI_REPORTS_EMAIL=false keeps them on the reports page only).
+CELERY_BEAT_SCHEDULE["reports-monthly"] = {
+    "task": "reports.monthly",
+    "schedule": crontab(day_of_month=1, hour=6, minute=0),
+}
+KINISI_REPORTS_EMAIL = env.bool("KINISI_REPORTS_EMAIL", default=True)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Auth ------------------------------------------------------------------------------------
