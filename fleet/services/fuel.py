@@ -676,12 +676,15 @@ def fuel_anomalies_detect(
 
 @transaction.atomic
 def _store_findings(municipality_id: int, findings, vehicle_ids, inputs) -> dict[str, int]:
-    existing = {
-        (a.vehicle_id, a.key): a
-        for a in FuelAnomaly.objects.filter(
-            municipality_id=municipality_id, vehicle_id__in=vehicle_ids
-        ).filter(key__in=[f.key for f in findings])
-    }
+    keys = sorted({f.key for f in findings})
+    existing = {}
+    for start in range(0, len(keys), 500):  # bounded IN lists, whatever the backend's limit
+        for anomaly in FuelAnomaly.objects.filter(
+            municipality_id=municipality_id,
+            vehicle_id__in=vehicle_ids,
+            key__in=keys[start : start + 500],
+        ):
+            existing[(anomaly.vehicle_id, anomaly.key)] = anomaly
     created = updated = 0
     fresh = []
     for finding in findings:

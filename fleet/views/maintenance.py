@@ -85,6 +85,15 @@ class WorkOrderEditForm(WorkOrderForm):
         }
 
 
+class WorkOrderCostsForm(ScopedForm):
+    """A closed order still takes its invoice: costs, vendor and the work done."""
+
+    class Meta:
+        model = WorkOrder
+        fields = ["vendor", "labour_hours", "labour_cost", "other_cost", "resolution"]
+        widgets = {"resolution": forms.Textarea(attrs={"rows": 3})}
+
+
 class WorkOrderListView(CapabilityRequiredMixin, ListView):
     capability = "maintenance.view"
     template_name = "fleet/maintenance/work_order_list.html"
@@ -144,6 +153,9 @@ class WorkOrderUpdateView(MaintenanceFormMixin, SimpleUpdateView):
     form_title = gettext_lazy("Edit work order")
     update_service = services.work_order_update
     instance_kwarg = "order"
+
+    def get_form_class(self):
+        return WorkOrderEditForm if self.object.is_open else WorkOrderCostsForm
 
     def get_success_url(self):
         return reverse("fleet:work_order_detail", args=[self.object.pk])

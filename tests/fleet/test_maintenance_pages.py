@@ -181,3 +181,27 @@ def test_service_plan_form_refuses_a_plan_without_an_interval(
     assert response.status_code == 302
     page = client.get("/maintenance/plans/").content.decode()
     assert "Σέρβις" in page
+
+
+def test_a_closed_order_still_takes_its_invoice(municipality_a, users_a, web_client_for):
+    from fleet.services import maintenance as services
+
+    order = WorkOrderFactory(municipality=municipality_a, status="open")
+    services.work_order_close(order=order)
+    client = web_client_for(users_a[Role.MANAGER])
+    url = f"/maintenance/work-orders/{order.pk}/edit/"
+    page = client.get(url).content.decode()
+    assert 'name="labour_cost"' in page and 'name="title"' not in page
+    response = client.post(
+        url,
+        {
+            "vendor": "Συνεργείο Κρήτης",
+            "labour_hours": "3",
+            "labour_cost": "150",
+            "other_cost": "0",
+            "resolution": "Τιμολόγιο 118",
+        },
+    )
+    assert response.status_code == 302
+    order.refresh_from_db()
+    assert (order.vendor, order.labour_cost) == ("Συνεργείο Κρήτης", Decimal("150"))
