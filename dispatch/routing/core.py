@@ -63,7 +63,7 @@ class CoreEngine:
         self._fold_chains()
         self.dist_table: np.ndarray | None = None
         self.pred: np.ndarray | None = None
-        self._other_table: np.ndarray | None = None
+        self._other_table: np.ndarray | None = None  # uint32 when it fits
         self._arc_edges: dict[int, list[int]] | None = None
         self.setup_s = time.perf_counter() - started
 
@@ -296,7 +296,9 @@ class CoreEngine:
             step = max(1, 2_000_000 // max(m, 1))  # bounded memory per chunk of rows
             for lo in range(0, m, step):
                 out[lo : lo + step] = self._tree_sums(self.pred[lo : lo + step])
-            self._other_table = out
+            # Integer sums: uint32 holds them exactly in half the memory (up to 49 days in ms
+            # or 4,294 km in mm, far beyond any municipality).
+            self._other_table = out.astype(np.uint32) if out.max(initial=0) < _U32_NONE else out
         return self._other_table
 
     # -- queries ---------------------------------------------------------------------------------
@@ -319,7 +321,9 @@ class CoreEngine:
         ut = np.unique(yn[yn >= 0])
         if self.dist_table is not None or self.build_table():
             core = self._core_rows(us, ut)
-            core_o = self._other_core_table()[np.ix_(us, ut)] if annotate else None
+            core_o = (
+                self._other_core_table()[np.ix_(us, ut)].astype(np.float64) if annotate else None
+            )
         else:
             core, core_o = self._search(us, ut, annotate)
         xi = np.searchsorted(us, np.maximum(xn, 0))
