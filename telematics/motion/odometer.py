@@ -48,10 +48,13 @@ class OdometerConfig:
     # time, for the speed integral to be used (a vehicle may halt unseen in a longer interval).
     integral_min_speed_kmh: float = 5.0
     integral_max_interval_s: float = 30.0
-    # A straight line this much longer than the speed integral is a position spike (multipath)
-    # rather than a path: the integral is the distance.
-    spike_ratio: float = 1.5
-    spike_slack_m: float = 30.0
+    # A straight line longer than any vehicle could drive between the two reported speeds in
+    # the time (accelerating and braking hard) is a position spike (multipath) rather than a
+    # path: the speed integral is the distance.
+    spike_accel_mps2: float = 2.5
+    spike_decel_mps2: float = 4.0
+    spike_ratio: float = 1.3
+    spike_slack_m: float = 20.0
     # A silence at least this long between two fixes that both show the vehicle driving is
     # measured along the road (when the caller provides a road-distance function), not as the
     # crow flies; the road length must stay within this factor of the straight line.
@@ -73,6 +76,21 @@ class OdometerConfig:
     device_odometer_tolerance: float = 0.25
     # Engine hours while the ignition is on but fixes stop: cap what one silent interval may add.
     engine_max_gap_s: float = 900.0
+
+
+def _reachable_m(v0_kmh: float, v1_kmh: float, dt: float, config: OdometerConfig) -> float:
+    """The farthest a vehicle can go in ``dt`` seconds starting at one speed and ending at the
+    other: full acceleration, then full braking."""
+    a = config.spike_accel_mps2
+    d = config.spike_decel_mps2
+    v0 = v0_kmh / 3.6
+    v1 = v1_kmh / 3.6
+    peak = (dt + v0 / a + v1 / d) / (1.0 / a + 1.0 / d)
+    if peak <= max(v0, v1):
+        return max(v0, v1) * dt
+    peak = min(peak, 40.0)  # 144 km/h: no municipal vehicle goes faster
+    cruise = max(0.0, dt - (peak - v0) / a - (peak - v1) / d)
+    return (peak * peak - v0 * v0) / (2 * a) + (peak * peak - v1 * v1) / (2 * d) + peak * cruise
 
 
 def _bounded_by_turn(
@@ -191,7 +209,14 @@ class GpsDistance:
                 self.integral_known = False
         if config.use_reported_speed and self.integral_known:
             est = self.integral
-            if self.speed_seen and chord > config.spike_ratio * est + config.spike_slack_m:
+            if (
+                self.speed_seen
+                and anchor is last
+                and v0 is not None
+                and v1 is not None
+                and chord
+                > config.spike_ratio * _reachable_m(v0, v1, dt, config) + config.spike_slack_m
+            ):
                 distance = est
             elif not self.integral_ok:
                 pass

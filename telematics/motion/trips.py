@@ -293,6 +293,9 @@ class TripDetector:
         self.trip: _TripAcc | None = None
         self.prev_stop: _StopAcc | None = None  # stop the (tentative) trip came from
         self.run: list[Sample] = []
+        # Estimated arrival before the run's first fix, when that fix came long after the last
+        # moving one. It dates the stop; it is no evidence of stillness.
+        self.arrival: Sample | None = None
         self.outlier: Sample | None = None
         self._now = 0.0
 
@@ -387,6 +390,7 @@ class TripDetector:
         self.moving_mode = True
         self.run = []
         self.outlier = None
+        self.arrival = None
         pending = self.pending
         self.pending = []
         for p, moving, _away in pending:
@@ -404,7 +408,8 @@ class TripDetector:
                 return SampleStatus.MOVING
             last = self.trip.last if self.trip else None
             arrival = self._dated(last, s, last.speed, at_start=False) if last else s
-            self.run = [arrival, s] if arrival is not s else [s]
+            self.arrival = arrival if arrival is not s else None
+            self.run = [s]
             return SampleStatus.HALTED
         r0 = run[0]
         near = haversine_m(r0.lat, r0.lon, s.lat, s.lon) <= self.config.stop_radius_m
@@ -476,6 +481,7 @@ class TripDetector:
         run = self.run
         self.run = []
         self.outlier = None
+        self.arrival = None
         for r in run:
             self._commit(r, self._moving_committed(r))
 
@@ -560,9 +566,10 @@ class TripDetector:
 
     def _confirm_stop(self) -> None:
         run = self.run
-        end = run[0]
+        end = self.arrival or run[0]
         self.run = []
         self.outlier = None
+        self.arrival = None
         self._commit(end, False)
         self._end_trip(end, run)
 
@@ -575,6 +582,7 @@ class TripDetector:
         self.stop_confirmed = True
         self.run = []
         self.outlier = None
+        self.arrival = None
         if trip.valid:
             self._emit_trip(trip)
             self._open_stop(end, stop_members)
@@ -597,7 +605,7 @@ class TripDetector:
         if self.moving_mode:
             run = self.run
             if run:
-                end = run[0]
+                end = self.arrival or run[0]
                 self.run = []
                 self._commit(end, False)
                 members = run
@@ -772,6 +780,7 @@ class TripDetector:
             "trip": self.trip.to_dict() if self.trip else None,
             "prev_stop": self.prev_stop.to_dict() if self.prev_stop else None,
             "run": [r.to_list() for r in self.run],
+            "arrival": self.arrival.to_list() if self.arrival else None,
             "outlier": self.outlier.to_list() if self.outlier else None,
             "dist": self.dist.to_dict(),
         }
@@ -793,6 +802,7 @@ class TripDetector:
         self.trip = _TripAcc.from_dict(data["trip"]) if data.get("trip") else None
         self.prev_stop = _StopAcc.from_dict(data["prev_stop"]) if data.get("prev_stop") else None
         self.run = [Sample.from_list(r) for r in data["run"]]
+        self.arrival = Sample.from_list(data["arrival"]) if data.get("arrival") else None
         self.outlier = Sample.from_list(data["outlier"]) if data.get("outlier") else None
         self.dist = GpsDistance.from_dict(data["dist"], self.odo_config, road_distance)
         self._now = self.last.t if self.last else 0.0
