@@ -168,6 +168,13 @@ CELERY_BEAT_SCHEDULE["reports-monthly"] = {
     "schedule": crontab(day_of_month=1, hour=6, minute=0),
 }
 KINISI_REPORTS_EMAIL = env.bool("KINISI_REPORTS_EMAIL", default=True)
+# Dispatch: jobs go on site / done from the vehicles' live positions; recurring rounds are
+# generated a week ahead every night.
+CELERY_BEAT_SCHEDULE["dispatch-arrivals"] = {"task": "dispatch.arrivals_track", "schedule": 5.0}
+CELERY_BEAT_SCHEDULE["dispatch-recurrences"] = {
+    "task": "dispatch.recurrences_generate",
+    "schedule": crontab(hour=2, minute=15),
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Auth ------------------------------------------------------------------------------------
