@@ -138,6 +138,8 @@ class Gateway:
         self.reader_store = open_store(config.database)
         self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-reader")
         self.side = SideState()
+        self.device_seen: dict[int, datetime] = {}
+        self._next_device_seen = 0.0
         self.connections: set[Connection] = set()
         self.paused_connections: set[Connection] = set()
         self.overloaded = False
@@ -238,7 +240,7 @@ class Gateway:
         now = datetime.now(UTC)
         self.stats.frames += 1
         side = self.side
-        side.device_seen[info.id] = now
+        self.device_seen[info.id] = now
         fixes = message.fixes
         if not fixes:
             vehicle_id = info.vehicle_at(now)
@@ -312,8 +314,13 @@ class Gateway:
             except Exception:  # noqa: BLE001 - housekeeping must never stop the gateway
                 log.exception("gateway.housekeeping_failed task=%s", work.__name__)
 
-    def _flush_side(self) -> None:
+    def _flush_side(self, *, final: bool = False) -> None:
         side, self.side = self.side, SideState()
+        # Devices' last-seen times only feed offline detection: writing them every second would
+        # rewrite every device row every second for nothing.
+        if final or self.clock >= self._next_device_seen:
+            side.device_seen, self.device_seen = self.device_seen, {}
+            self._next_device_seen = self.clock + self.config.device_seen_interval
         if side.device_seen or side.unknown or side.vehicle_seen:
             self.writer.submit_side(side)
 
@@ -427,7 +434,7 @@ class Gateway:
                 server.close()
             for connection in list(self.connections):
                 connection.close()
-            self._flush_side()
+            self._flush_side(final=True)
             await self.loop.run_in_executor(None, self.writer.stop)
             await self.loop.run_in_executor(None, self.handoff.stop)
             self.handoff.flush()

@@ -36,6 +36,8 @@ class GatewayConfig:
     max_connections: int = 20_000
     # How often the live state of vehicles (and devices' last-seen) is written.
     live_state_interval: float = 1.0
+    # How often devices' last-seen times are written (offline detection needs no more).
+    device_seen_interval: float = 30.0
     # How often stored positions are handed to the workers, per device, as one time range.
     handoff_interval: float = 5.0
     # How often new or changed devices and assignments are read from the database.
