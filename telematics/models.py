@@ -231,3 +231,37 @@ class VehicleLiveState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vehicle_id}: {self.latitude},{self.longitude}"
+
+
+# The motion pipeline's tables live in their own module; importing them here registers them
+# in this app.
+from telematics.motion_models import (  # noqa: E402
+    DailySummary,
+    DayMeter,
+    EngineSession,
+    Geofence,
+    MotionCheckpoint,
+    MotionEvent,
+    MotionSettings,
+    Stop,
+    Trip,
+    WorkingCalendar,
+)
+
+__all__ = [
+    "DailySummary",
+    "DayMeter",
+    "Device",
+    "DeviceAssignment",
+    "EngineSession",
+    "Geofence",
+    "MotionCheckpoint",
+    "MotionEvent",
+    "MotionSettings",
+    "Position",
+    "Stop",
+    "Trip",
+    "UnknownDevice",
+    "VehicleLiveState",
+    "WorkingCalendar",
+]
