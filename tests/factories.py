@@ -497,3 +497,19 @@ FACTORY_FOR_MODEL.update(
         FuelContract: lambda municipality: FuelContractFactory(municipality=municipality),
     }
 )
+
+
+# --- telematics ---------------------------------------------------------------------------
+from telematics.models import Device  # noqa: E402
+
+
+class DeviceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Device
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    unique_id = factory.Sequence(lambda n: f"35000000{n:07d}")
+    protocol = "teltonika"
+
+
+FACTORY_FOR_MODEL[Device] = lambda municipality: DeviceFactory(municipality=municipality)
