@@ -12,13 +12,30 @@ log = logging.getLogger("telematics.tasks")
 @shared_task(name="telematics.process_positions", ignore_result=True)
 def process_positions(device_id: int, start: str, end: str) -> None:
     """Motion processing of one device's positions stored between ``start`` and ``end``
-    (ISO 8601, inclusive), enqueued by the gateway per device in time order.
+    (ISO 8601, inclusive), enqueued by the gateway per device. Idempotent and order-free: the
+    motion pipeline rebuilds from its last checkpoint before ``start``."""
+    from datetime import datetime
 
-    AWAITING THE MOTION ISSUE: the body (trips, stops, events, odometer, geofences) is written by
-    the motion work; until then this only records that the range arrived. Not done.
-    """
-    log.info(
-        "telematics.process_positions_pending device=%s start=%s end=%s", device_id, start, end
+    from telematics.motion_services import motion_process_device
+
+    try:
+        earliest = datetime.fromisoformat(start)
+    except (TypeError, ValueError):
+        log.warning("telematics.process_positions_bad_start device=%s start=%r", device_id, start)
+        earliest = None
+    motion_process_device(device_id=device_id, earliest=earliest)
+
+
+@shared_task(name="telematics.motion_rebuild", ignore_result=True)
+def motion_rebuild(device_id: int, since: str | None = None) -> None:
+    """Recompute a device's trips, stops, events and summaries from ``since`` (ISO 8601) or
+    from its first position (after changing detector settings, geofences or calendars)."""
+    from datetime import datetime
+
+    from telematics.motion_services import motion_process_device
+
+    motion_process_device(
+        device_id=device_id, earliest=datetime.fromisoformat(since) if since else None
     )
 
 

@@ -1,0 +1,217 @@
+"""Motion processing on the database: the task, the store, summaries, geofence uploads."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from telematics.models import (
+    DailySummary,
+    Device,
+    DeviceAssignment,
+    Geofence,
+    MotionCheckpoint,
+    MotionEvent,
+    Position,
+    Stop,
+    Trip,
+)
+from telematics.motion.geofence import GeofenceError
+from telematics.motion_services import geofences_import, motion_process_device
+from telematics.tasks import process_positions
+from tests.factories import DriverFactory, MunicipalityFactory, VehicleFactory
+
+from .conftest import FixBuilder, to_latlon
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def setup():
+    town = MunicipalityFactory()
+    vehicle = VehicleFactory(municipality=town)
+    device = Device.objects.create(municipality=town, unique_id="356307042441013", protocol="gt06")
+    DeviceAssignment.objects.create(
+        municipality=town,
+        device=device,
+        vehicle=vehicle,
+        valid_from=datetime(2025, 1, 1, tzinfo=UTC),
+    )
+    return town, vehicle, device
+
+
+def store_positions(device: Device, vehicle, fixes) -> datetime:
+    Position.objects.bulk_create(
+        [
+            Position(
+                municipality_id=device.municipality_id,
+                device=device,
+                vehicle=vehicle,
+                fix_time=f.fix_time,
+                server_time=f.server_time or f.fix_time,
+                latitude=f.latitude,
+                longitude=f.longitude,
+                speed_kmh=f.speed_kmh,
+                valid=f.valid,
+                ignition=f.ignition,
+                fuel_level=f.fuel_level,
+                driver_tag=f.driver_tag or "",
+            )
+            for f in fixes
+        ]
+    )
+    return min(f.fix_time for f in fixes)
+
+
+def two_trips(driver_tag: str | None = None) -> list:
+    b = FixBuilder().set(ignition=False).park(600).set(ignition=True, driver=driver_tag)
+    b.drive(2000, 0, 36).set(ignition=False).park(900).set(ignition=True)
+    b.drive(0, 1500, 30).set(ignition=False).park(600)
+    return b.fixes
+
+
+def trip_rows() -> list[tuple]:
+    return list(
+        Trip.objects.order_by("start_time").values_list(
+            "start_time", "end_time", "distance_m", "closed", "vehicle_id"
+        )
+    )
+
+
+def test_task_stores_trips_stops_events_and_the_daily_summary(setup) -> None:
+    town, vehicle, device = setup
+    driver = DriverFactory(municipality=town, tag_id="A17")
+    fixes = two_trips(driver_tag="A17")
+    earliest = store_positions(device, vehicle, fixes)
+    last = max(f.fix_time for f in fixes)
+    process_positions(device.pk, earliest.isoformat(), last.isoformat())
+
+    trips = list(Trip.objects.order_by("start_time"))
+    assert len(trips) == 2
+    assert trips[0].distance_m == pytest.approx(2000, rel=0.01)
+    assert trips[1].distance_m == pytest.approx(1500, rel=0.01)
+    assert all(t.vehicle_id == vehicle.pk and t.driver_id == driver.pk for t in trips)
+    # The street graph of Chania names where the first trip started.
+    assert trips[0].start_place != ""
+    assert Stop.objects.count() == 3
+    kinds = set(MotionEvent.objects.values_list("type", flat=True))
+    assert {"ignition_on", "ignition_off", "driver_change"} <= kinds
+    summary = DailySummary.objects.get(vehicle=vehicle, day=date(2025, 3, 4))
+    assert summary.distance_m == pytest.approx(3500, rel=0.01)
+    assert summary.trip_count == 2
+    assert summary.engine_hours_source == "ignition"
+    assert MotionCheckpoint.objects.filter(device=device).exists()
+
+
+def test_same_range_twice_changes_nothing(setup) -> None:
+    _town, vehicle, device = setup
+    fixes = two_trips()
+    earliest = store_positions(device, vehicle, fixes)
+    motion_process_device(device_id=device.pk, earliest=earliest, use_streets=False)
+    first = (trip_rows(), Stop.objects.count(), MotionEvent.objects.count())
+    motion_process_device(device_id=device.pk, earliest=earliest, use_streets=False)
+    assert (trip_rows(), Stop.objects.count(), MotionEvent.objects.count()) == first
+
+
+def test_late_upload_gives_the_same_trips_as_in_order(setup) -> None:
+    _town, vehicle, device = setup
+    fixes = two_trips()
+    store_positions(device, vehicle, fixes)
+    motion_process_device(device_id=device.pk, earliest=None, use_streets=False)
+    expected = trip_rows()
+    expected_summary = list(DailySummary.objects.values_list("day", "distance_m", "trip_count"))
+
+    Trip.objects.all().delete()
+    Stop.objects.all().delete()
+    MotionEvent.objects.all().delete()
+    DailySummary.objects.all().delete()
+    MotionCheckpoint.objects.all().delete()
+    Position.objects.all().delete()
+    # Live fixes first, with a hole in the middle of the first trip; the hole arrives last.
+    hole = fixes[65:80]
+    live = fixes[:65] + fixes[80:]
+    for chunk in (live[:100], live[100:]):
+        motion_process_device(
+            device_id=device.pk,
+            earliest=store_positions(device, vehicle, chunk),
+            use_streets=False,
+        )
+    motion_process_device(
+        device_id=device.pk, earliest=store_positions(device, vehicle, hole), use_streets=False
+    )
+    assert trip_rows() == expected
+    assert (
+        list(DailySummary.objects.values_list("day", "distance_m", "trip_count"))
+        == expected_summary
+    )
+
+
+def test_unknown_device_is_logged_not_raised(db) -> None:
+    assert motion_process_device(device_id=987654, earliest=None) is None
+
+
+def test_geofence_in_the_municipality_makes_enter_and_exit_events(setup) -> None:
+    town, vehicle, device = setup
+    lat, lon = to_latlon(1000, 0)
+    upload = {
+        "type": "Feature",
+        "properties": {"name": "Πράσινο σημείο", "radius": 150},
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+    }
+    geofences_import(municipality=town, data=json.dumps(upload))
+    fixes = two_trips()
+    store_positions(device, vehicle, fixes)
+    motion_process_device(device_id=device.pk, earliest=None, use_streets=False)
+    kinds = list(
+        MotionEvent.objects.filter(type__startswith="geofence")
+        .order_by("time")
+        .values_list("type", flat=True)
+    )
+    assert kinds == ["geofence_enter", "geofence_exit"]
+
+
+def test_malformed_geofence_upload_changes_nothing(setup) -> None:
+    town, _vehicle, _device = setup
+    good = {
+        "type": "Feature",
+        "properties": {"name": "Depot"},
+        "geometry": {"type": "Point", "coordinates": [24.02, 35.51]},
+    }
+    good["properties"]["radius"] = 100
+    bad = {
+        "type": "Feature",
+        "properties": {"name": "Open ring"},
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[24.0, 35.5], [24.01, 35.5], [24.01, 35.51], [24.0, 35.52]]],
+        },
+    }
+    with pytest.raises(GeofenceError, match="Open ring"):
+        geofences_import(
+            municipality=town,
+            data=json.dumps({"type": "FeatureCollection", "features": [good, bad]}),
+        )
+    assert Geofence.objects.count() == 0
+
+
+def test_upload_far_from_the_municipality_is_rejected(setup) -> None:
+    town, _vehicle, _device = setup
+    swapped = {
+        "type": "Feature",
+        "properties": {"name": "Swapped", "radius": 100},
+        "geometry": {"type": "Point", "coordinates": [35.51, 24.02]},
+    }
+    with pytest.raises(GeofenceError, match="swapped"):
+        geofences_import(municipality=town, data=json.dumps(swapped))
+
+
+def test_positions_of_a_week_ago_do_not_create_a_phantom_trip(setup) -> None:
+    _town, vehicle, device = setup
+    b = FixBuilder().park(600).silence(7 * 86400).move_to(8000, 0).park(600)
+    store_positions(device, vehicle, b.fixes)
+    motion_process_device(device_id=device.pk, earliest=None, use_streets=False)
+    assert Trip.objects.count() == 0
+    assert all(s.distance_m == 0.0 for s in DailySummary.objects.all())
+    assert DailySummary.objects.filter(day=date(2025, 3, 4) + timedelta(days=7)).exists()
