@@ -252,6 +252,25 @@ SPECTACULAR_SETTINGS = {
         "LicenceCategoryEnum": "fleet.choices.LicenceCategory",
         "DocumentKindEnum": "fleet.choices.DocumentKind",
         "RoleEnum": "fleet.choices.Role",
+        "WorkOrderStatusEnum": "fleet.models.maintenance.WorkOrderStatus",
+        "KteoResultEnum": "fleet.models.maintenance.KteoResult",
+        "ExpenseKindEnum": "fleet.models.maintenance.ExpenseKind",
+        "FuelSourceEnum": "fleet.models.fuel.FuelSource",
+        "ImportStatusEnum": "fleet.models.fuel.ImportStatus",
+        "AnomalyKindEnum": "fleet.models.fuel.AnomalyKind",
+        "AnomalyStatusEnum": "fleet.models.fuel.AnomalyStatus",
+        "GeofenceRoleEnum": "telematics.motion_models.GeofenceRole",
+        "GeofenceKindEnum": "telematics.motion_models.GeofenceKind",
+        "ProtocolEnum": "telematics.models.Protocol",
+        "JobKindEnum": "dispatch.choices.JobKind",
+        "JobSourceEnum": "dispatch.choices.JobSource",
+        "JobStatusEnum": "dispatch.choices.JobStatus",
+        "JobActionEnum": "dispatch.choices.JobAction",
+        "MovementOrderStatusEnum": "dispatch.choices.MovementOrderStatus",
+        "PlanStatusEnum": "dispatch.choices.PlanStatus",
+        "UnloadSiteKindEnum": "dispatch.choices.UnloadSiteKind",
+        "ReportKindEnum": "reports.models.ReportKind",
+        "ReportStatusEnum": "reports.models.ReportStatus",
     },
 }
 
@@ -272,6 +291,9 @@ LEAFLET_CONFIG = {
 }
 KINISI_GRAPH_DIR = Path(env.str("KINISI_GRAPH_DIR", default=str(VAR_DIR / "graphs")))
 KINISI_OSM_DIR = BASE_DIR / "data" / "osm"
+
+# --- Compliance ------------------------------------------------------------------------------
+KINISI_REMINDER_DAYS = env.int("KINISI_REMINDER_DAYS", default=30)
 
 # --- Demo ------------------------------------------------------------------------------------
 KINISI_DEMO_PASSWORD = env.str("KINISI_DEMO_PASSWORD", default="kinisi-demo")
