@@ -706,6 +706,20 @@ class _TripFacts:
         self.driver_tags = tuple(extra.get("driver_tags", ()))
 
 
+_FIX_FIELDS = (
+    "fix_time",
+    "latitude",
+    "longitude",
+    "valid",
+    "speed_kmh",
+    "ignition",
+    "odometer",
+    "engine_hours",
+    "fuel_level",
+    "driver_tag",
+)
+
+
 def _position_fixes(vehicle_id: int, start: datetime, end: datetime) -> Iterator:
     from telematics.models import Position
     from telematics.motion.records import MotionFix
@@ -713,21 +727,10 @@ def _position_fixes(vehicle_id: int, start: datetime, end: datetime) -> Iterator
     rows = (
         Position.objects.filter(vehicle_id=vehicle_id, fix_time__gte=start, fix_time__lt=end)
         .order_by("fix_time")
-        .values_list(
-            "fix_time",
-            "latitude",
-            "longitude",
-            "valid",
-            "speed_kmh",
-            "ignition",
-            "odometer",
-            "engine_hours",
-            "fuel_level",
-            "driver_tag",
-        )
+        .values_list(*_FIX_FIELDS)
     )
     for row in rows.iterator(chunk_size=5000):
-        yield MotionFix(*row)
+        yield MotionFix(**dict(zip(_FIX_FIELDS, row, strict=True)))
 
 
 def _detected_trips(vehicle_id: int, t0: datetime, t1: datetime, tz: str) -> list[_TripFacts]:
@@ -791,7 +794,7 @@ def _stored_trips(model, vehicle_id: int, t0: datetime, t1: datetime) -> list[_T
                 start_place=pick(trip, "start_address", "start_street", "start_place", default="")
                 or "",
                 end_place=pick(trip, "end_address", "end_street", "end_place", default="") or "",
-                driver_id=pick(trip, "driver_id"),
+                driver_id=trip.driver_id if "driver" in names else None,
                 driver_tags=[tags] if isinstance(tags, str) else list(tags),
             )
         )
@@ -799,11 +802,25 @@ def _stored_trips(model, vehicle_id: int, t0: datetime, t1: datetime) -> list[_T
 
 
 def vehicle_trips(*, vehicle: Vehicle, period: Period, tz: str) -> list[_TripFacts]:
+    """The vehicle's trips that started in the period: the ones the motion pipeline stored, or,
+    when it has stored none there (no such table yet, or positions not processed yet: a
+    worker lagging behind, an upload replayed late), detected now from the stored positions
+    with the same pure pipeline."""
     t0, t1 = period_bounds(period, tz)
     model = _telematics_model("Trip", {"vehicle", "start_time", "end_time", "distance_m"})
     if model is not None:
-        return _stored_trips(model, vehicle.pk, t0, t1)
-    return _detected_trips(vehicle.pk, t0, t1, tz)
+        stored = _stored_trips(model, vehicle.pk, t0, t1)
+        if stored:
+            return stored
+    found = _detected_trips(vehicle.pk, t0, t1, tz)
+    if found:
+        log.info(
+            "reports.trips_from_positions vehicle=%s period=%s trips=%s",
+            vehicle.pk,
+            period.key,
+            len(found),
+        )
+    return found
 
 
 _edge_boxes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -229,3 +229,9 @@ class ReportDocument:
 
 def identity(text: str) -> str:
     return text
+
+
+def gettext_noop(text: str) -> str:
+    """Marks a constant for translation (``makemessages`` extracts this name) without Django;
+    the text is translated where it is used, through the ``tr`` a generator is given."""
+    return text

@@ -22,28 +22,32 @@ from reports.generators.document import (
     Column,
     Translate,
     Value,
+    gettext_noop,
     identity,
 )
 
 DASH = "—"
 
 MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
+    gettext_noop("January"),
+    gettext_noop("February"),
+    gettext_noop("March"),
+    gettext_noop("April"),
+    gettext_noop("May"),
+    gettext_noop("June"),
+    gettext_noop("July"),
+    gettext_noop("August"),
+    gettext_noop("September"),
+    gettext_noop("October"),
+    gettext_noop("November"),
+    gettext_noop("December"),
 )
 # Three-letter month names for chart axes. Django's catalog translates "Jan." style abbreviations
 # (django.utils.dates.MONTHS_AP) with a context, so these are ours.
-MONTHS_SHORT = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+MONTHS_SHORT = tuple(
+    gettext_noop(m)
+    for m in ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+)
 
 
 def _separators(language: str) -> tuple[str, str]:

@@ -223,3 +223,44 @@ def test_greek_report_uses_greek_numbers(
     text = pdf_text(_pdf(run))
     assert re.search(r"242,0\s+401,30", text)
     assert "Καθαριότητας" in text
+
+
+def test_daily_summaries_give_gps_km_and_the_same_consumption_as_the_api(
+    municipality_a, users_a, api_client_for, django_capture_on_commit_callbacks
+):
+    from telematics.models import DailySummary
+
+    pickup = VehicleFactory(
+        municipality=municipality_a, plate="ΧΝΑ-3000", consumption_norm=Decimal("10")
+    )
+    # 20 days x 60 km = 1,200 km in February, and a day in March that must not count.
+    for day in range(1, 21):
+        DailySummary.objects.create(
+            municipality=municipality_a,
+            vehicle=pickup,
+            day=date(2025, 2, day),
+            distance_m=60_000,
+            engine_hours=2.5,
+        )
+    DailySummary.objects.create(
+        municipality=municipality_a, vehicle=pickup, day=date(2025, 3, 1), distance_m=99_000
+    )
+    # Refuels without a full tank: the month's litres over the month's km (132 / 1,200).
+    for day, litres in ((4, "70.00"), (18, "62.00")):
+        FuelEntryFactory(
+            municipality=municipality_a,
+            vehicle=pickup,
+            filled_at=_local(2025, 2, day, 9),
+            litres=Decimal(litres),
+            amount=Decimal("100.00"),
+        )
+    run = _generate(municipality_a, django_capture_on_commit_callbacks, language="en")
+    row = run.data["tables"][0]["rows"][0]
+    assert row["km_telematics"] == 1200.0 and row["hours"] == 50.0
+    assert row["consumption"] == 11.0  # 132 l / 1,200 km x 100
+    api = api_client_for(users_a[Role.MANAGER])
+    found = api.get("/api/v1/fuel-consumption/", {"start": "2025-02-01", "end": "2025-02-28"})
+    expected = found.json()["results"][0]
+    assert (row["consumption"], expected["method"]) == (expected["consumption"], "period")
+    trend = {r["month"]: r for r in run.data["tables"][-1]["rows"]}
+    assert trend["02/2025"]["km"] == 1200.0

@@ -252,3 +252,55 @@ def test_month_sheet_and_a_day_without_trips(
     assert "No trips were recorded for ΧΝΑ-4321 in 04/02/2025." in text
     assert re.search(r"Page 1 of 1", text)
     assert ReportRun.objects.filter(vehicle=vehicle).count() == 2
+
+
+def test_sheet_uses_the_trips_the_motion_pipeline_stored(
+    municipality_a, chania_router, django_capture_on_commit_callbacks, pdf_text
+):
+    from telematics.models import Trip
+
+    vehicle = VehicleFactory(municipality=municipality_a, plate="ΧΝΑ-5555")
+    device = Device.objects.create(
+        municipality=municipality_a, unique_id="867000000000002", protocol="osmand"
+    )
+    driver = DriverFactory(municipality=municipality_a, first_name="Ελένη", last_name="Μαρκάκη")
+    start = datetime(2025, 2, 6, 9, 0, tzinfo=ATHENS)
+    common = {
+        "municipality": municipality_a,
+        "device": device,
+        "vehicle": vehicle,
+        "emitted_at": start + timedelta(hours=1),
+        "gps_distance_m": 0,
+        "distance_source": "gps",
+        "duration_s": 1200,
+        "moving_s": 1100,
+        "idle_s": 100,
+        "max_speed_kmh": 50,
+        "avg_speed_kmh": 25,
+    }
+    Trip.objects.create(
+        **common,
+        driver=driver,
+        start_time=start,
+        end_time=start + timedelta(minutes=20),
+        start_lat=START[0],
+        start_lon=START[1],
+        end_lat=END[0],
+        end_lon=END[1],
+        start_place="Πλατεία 1866",
+        end_place="",  # the pipeline found no name: the sheet looks for the nearest named one
+        distance_m=3456.0,
+        track=[
+            [start.timestamp(), START[0], START[1]],
+            [start.timestamp() + 1200, END[0], END[1]],
+        ],
+    )
+    run, pdf = _run(municipality_a, django_capture_on_commit_callbacks, vehicle, "2025-02-06")
+    trip = run.data["tables"][0]["rows"][0]
+    assert trip["start_place"] == "Πλατεία 1866"
+    assert trip["end_place"] == _nearest_named_street(*END)
+    assert trip["driver"] == "Ελένη Μαρκάκη"
+    assert trip["km"] == pytest.approx(3.456)
+    text = pdf_text(pdf)
+    assert re.search(r"1\s+09:00\s+Πλατεία 1866\s+09:20\s+", text)
+    assert "3.5" in text
