@@ -2,6 +2,7 @@
 written to the database by any process (here: written directly, as the gateway would)."""
 
 import asyncio
+import os
 from datetime import timedelta
 
 import pytest
@@ -179,5 +180,68 @@ def test_hub_stops_when_the_last_board_closes(users_a):
         await communicator.disconnect()
         await asyncio.wait_for(hub.task, WAIT)
         assert hub.follows == {}
+
+    run(scenario)
+
+
+def _redis_available() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def redis_layer(settings):
+    """The Redis channel layer (as with REDIS_URL set), on a prefix of its own."""
+    from channels.layers import channel_layers
+
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    if not os.environ.get("REDIS_URL") and not _redis_available():
+        pytest.skip("needs Redis at 127.0.0.1:6379 (CI sets REDIS_URL)")
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [url], "prefix": f"kinisi-test-{os.getpid()}"},
+        }
+    }
+    channel_layers.backends.clear()
+    yield channel_layers
+    channel_layers.backends.clear()
+
+
+def test_with_redis_a_change_in_another_process_wakes_the_board_at_once(
+    municipality_a, users_a, crewed, redis_layer, monkeypatch
+):
+    """Another process's commit publishes a nudge on the municipality's group; the board hears
+    the change then, not at its next poll (the poll is made an hour long here)."""
+    from channels.layers import get_channel_layer
+
+    from dispatch import consumers
+
+    monkeypatch.setattr(consumers, "POLL_INTERVAL_S", 3600.0)
+    municipality_a.osm_file = ""
+    municipality_a.save()
+    job = JobFactory(municipality=municipality_a, latitude=JOB_PLACE[0], longitude=JOB_PLACE[1])
+
+    def change_elsewhere():
+        from dispatch.models import Job
+
+        Job.objects.filter(pk=job.pk).update(title="Άλλαξε αλλού", updated_at=timezone.now())
+
+    async def scenario():
+        communicator, connected, _ = await connect(users_a[Role.DISPATCHER])
+        assert connected
+        await next_of(communicator, "snapshot")
+        await asyncio.sleep(0.5)  # the hub's first look is done; the next is an hour away
+        await database_sync_to_async(change_elsewhere)()
+        layer = get_channel_layer()
+        await layer.group_send(consumers.group_name(municipality_a.pk), {"type": "board.nudge"})
+        message = await next_of(communicator, "dispatch")
+        assert message["jobs"][0]["title"] == "Άλλαξε αλλού"
+        await communicator.disconnect()
 
     run(scenario)
