@@ -416,6 +416,14 @@ class TripDetector:
         # Creeping (a queue, a truck edging from bin to bin) keeps a halt going; driving ends it.
         driving = moving and (s.speed is None or s.speed >= self.config.creep_speed_kmh)
         if near and not driving:
+            held = self.outlier
+            if held is not None and self._drove_to(held, s):
+                # The held-back fix was real driving, and the vehicle is now where it drove to:
+                # this halt is over and a new one begins here.
+                self._fold_run()
+                self._commit(held, True)
+                self.run = [s]
+                return SampleStatus.HALTED
             # One stray fix between two near ones is noise: it never reaches the trip.
             self.outlier = None
             run.append(s)
@@ -442,6 +450,19 @@ class TripDetector:
         ):
             self._moving_step(outlier)
         return self._moving_step(s)
+
+    def _drove_to(self, held: Sample, s: Sample) -> bool:
+        """Whether ``held`` (a fix at driving speed inside a halt) was a real move that ended
+        where ``s`` is, rather than a Doppler spike: ``s`` has left the halt's last position by
+        more than GPS noise, towards ``held``."""
+        if held.speed is None or held.speed < self.config.creep_speed_kmh:
+            return False
+        before = self.run[-1]
+        moved = haversine_m(before.lat, before.lon, s.lat, s.lon)
+        return (
+            moved > 2.0 * self.odo_config.jitter_radius_m
+            and haversine_m(held.lat, held.lon, s.lat, s.lon) < moved
+        )
 
     def _dated(self, before: Sample, after: Sample, speed: float | None, at_start: bool) -> Sample:
         """The moment the vehicle left ``before`` (``at_start``) or reached ``after``, when the

@@ -82,3 +82,73 @@ def test_engine_session_closes_at_the_last_fix_before_a_silence() -> None:
     closed = [meter.step(sample(t, 0, 0, 0.0, ignition=ign)) for t, ign in steps]
     sessions = [c for c in closed if c is not None]
     assert [(s.start, s.end, s.seconds) for s in sessions] == [(0, 600, 600), (5000, 5600, 600)]
+
+
+def step_total(samples: list[Sample], **config) -> float:
+    """Like ``total`` but with the detector's own moving flag (speed at least 5 km/h)."""
+    meter = GpsDistance(OdometerConfig(**config))
+    meter.reset(samples[0])
+    return sum(meter.advance(s, s.speed is not None and s.speed >= 5) for s in samples[1:])
+
+
+def test_wandering_fixes_with_standstill_speeds_add_nothing() -> None:
+    # A receiver under trees drifts up to 40 m over a few minutes; Doppler says 0-2 km/h.
+    drift = [(0, 0), (15, 5), (30, 10), (40, -5), (20, -20), (0, 0)] * 5
+    samples = [sample(10 * i, x, y, float(i % 3)) for i, (x, y) in enumerate(drift)]
+    assert step_total(samples) == 0.0
+
+
+def test_multipath_spike_while_driving_counts_the_speed_integral() -> None:
+    # 30 km/h is 41.7 m per 5 s; the middle fix is thrown 150 m sideways.
+    samples = [
+        sample(0, 0, 0, 30.0),
+        sample(5, 41.7, 150, 30.0),
+        sample(10, 83.3, 0, 30.0),
+    ]
+    assert step_total(samples) == pytest.approx(83.3, abs=0.5)
+
+
+def test_long_interval_stop_and_go_is_not_mistaken_for_a_spike() -> None:
+    # 15 s apart, 6 km/h then 1 km/h, 72 m apart: a truck can do that (accelerate, brake).
+    samples = [sample(0, 0, 0, 6.0), sample(15, 72.5, 0, 1.0)]
+    assert step_total(samples) == pytest.approx(72.5, abs=0.1)
+
+
+def test_straight_road_ignores_a_coarse_speed_profile() -> None:
+    # Courses agree (due east): the road is straight, so the 93 m chord stands even though the
+    # trapezoid of 18 and 31 km/h over 10 s says 68 m.
+    samples = [sample(0, 0, 0, 18.0, course=90.0), sample(10, 93.7, 0, 31.0, course=90.0)]
+    assert step_total(samples) == pytest.approx(93.7, abs=0.1)
+
+
+def test_right_angle_corner_uses_the_speed_integral_within_the_turn_bounds() -> None:
+    # Course 0° then 90°: the road lies between the arc (1.11 x chord) and the sharp corner
+    # (1.41 x chord); the speed integral, 83.3 m, lies inside and is taken.
+    samples = [sample(0, 0, 0, 30.0, course=0.0), sample(10, 43.33, 40, 30.0, course=90.0)]
+    chord = math.hypot(43.33, 40)
+    assert chord * 1.11 < 83.3 < chord * 1.414
+    assert step_total(samples) == pytest.approx(30 / 3.6 * 10, rel=1e-6)
+
+
+def test_moving_off_right_after_a_fix_counts_a_brisk_start_not_the_jitter() -> None:
+    # 5 s apart, 0.5 then 7.5 km/h, 6 m apart (mostly noise): v²/2a with a = 1 m/s².
+    samples = [sample(0, 0, 0, 0.5), sample(5, 6, 0, 7.5)]
+    assert step_total(samples) == pytest.approx((7.5 / 3.6) ** 2 / 2, rel=1e-6)
+
+
+def test_silence_while_driving_is_measured_along_the_road_when_known() -> None:
+    samples = [sample(0, 0, 0, 40.0), sample(120, 1000, 0, 40.0)]
+
+    def road(lat0: float, lon0: float, lat1: float, lon1: float) -> float:
+        return 1400.0
+
+    meter = GpsDistance(OdometerConfig(), road_distance=road)
+    meter.reset(samples[0])
+    assert meter.advance(samples[1], True) == 1400.0
+
+    def absurd(lat0: float, lon0: float, lat1: float, lon1: float) -> float:
+        return 9000.0  # a detour no 40 km/h vehicle drives in two minutes
+
+    meter = GpsDistance(OdometerConfig(), road_distance=absurd)
+    meter.reset(samples[0])
+    assert meter.advance(samples[1], True) == pytest.approx(1000, rel=1e-3)

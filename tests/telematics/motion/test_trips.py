@@ -325,3 +325,32 @@ def test_simplified_track_keeps_the_corner(build) -> None:
     # Two straight legs: the start, the corner, the end (and the last halted fix).
     assert 3 <= len(track) <= 4
     assert min(abs(p[0] - at(390).timestamp()) for p in track) == 0
+
+
+def test_lost_arrival_record_is_dated_by_distance_at_the_last_speed(build) -> None:
+    # Driving at 36 km/h (10 m/s), fixes every 10 s; the tracker then says nothing for 200 s
+    # and its next fix shows the vehicle at rest 100 m further on. It arrived about 10 s after
+    # its last moving fix, not 200 s later.
+    b = build().park(300).drive(1000, 0, 36)
+    last_moving = b.fixes[-1].fix_time
+    b.silence(190).move_to(1100, 0).park(600)
+    trips, stops, _ = run(b.fixes)
+    assert len(trips) == 1
+    assert abs((trips[0].end_time - (last_moving + timedelta(seconds=10))).total_seconds()) < 1
+    assert stops[-1].start_time == trips[0].end_time
+
+
+def test_creeping_in_a_queue_is_a_halt_and_driving_past_is_not(build) -> None:
+    # Edging forward at 4 km/h for four minutes inside 50 m: a stop.
+    b = build().park(300).drive(1000, 0, 36)
+    b.drive(30, 0, 4).drive(0, 0.1, 4)
+    b.park(200).drive(1000, 0, 36).park(300)
+    trips, _stops, _ = run(b.fixes)
+    assert len(trips) == 2
+
+    # Halting twice for 100 s with a 40 m run at 20 km/h in between: no stop (the halts are
+    # short, and 20 km/h is driving).
+    c = build().park(300).drive(1000, 0, 36).park(100).drive(40, 0, 20).park(100)
+    c.drive(-40, 0, 20).park(20).drive(1000, 0, 36).park(300)
+    trips, _stops, _ = run(c.fixes)
+    assert len(trips) == 1
