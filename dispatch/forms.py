@@ -106,6 +106,33 @@ class MovementOrderForm(forms.ModelForm):
         pass
 
 
+class ShiftForm(forms.Form):
+    driver = forms.ModelChoiceField(label=_("Driver"), queryset=Driver.objects.none())
+    vehicle = forms.ModelChoiceField(
+        label=_("Vehicle"),
+        queryset=Vehicle.objects.none(),
+        required=False,
+        help_text=_("Empty: available for any vehicle."),
+    )
+    starts_at = forms.DateTimeField(label=_("Starts"))
+    ends_at = forms.DateTimeField(label=_("Ends"))
+
+    def __init__(self, *args, municipality=None, day=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["driver"].queryset = Driver.objects.filter(
+            municipality=municipality, active=True
+        )
+        self.fields["vehicle"].queryset = Vehicle.objects.filter(municipality=municipality)
+        for name in ("starts_at", "ends_at"):
+            _local_datetime_field(self.fields[name])
+        if day is not None and municipality is not None:
+            from dispatch import selectors  # noqa: PLC0415
+
+            usual = selectors.dispatch_settings(municipality)
+            self.initial.setdefault("starts_at", f"{day.isoformat()}T{usual.shift_start:%H:%M}")
+            self.initial.setdefault("ends_at", f"{day.isoformat()}T{usual.shift_end:%H:%M}")
+
+
 class ReasonForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), required=False, max_length=2000)
 

@@ -19,7 +19,7 @@ from django.views.generic import DetailView, FormView, ListView, TemplateView
 
 from dispatch import forms, selectors, services
 from dispatch.choices import JobStatus, MovementOrderStatus
-from dispatch.models import Job, MovementOrder, Plan
+from dispatch.models import Job, MovementOrder, Plan, Shift
 from fleet.choices import Role
 from fleet.permissions import CapabilityRequiredMixin, has_capability
 from fleet.scoping import ScopedQuerysetMixin, scope_queryset
@@ -413,6 +413,78 @@ class MovementOrderPdfView(CapabilityRequiredMixin, MovementOrderScopeMixin, Det
             f'inline; filename="entoli-{order.number}-{order.year}.pdf"'
         )
         return response
+
+
+# --- shifts ------------------------------------------------------------------------------------
+
+
+class ShiftListView(CapabilityRequiredMixin, TemplateView):
+    """Who is on duty on a day, on which vehicle; add a shift or roster the usual day."""
+
+    capability = "dispatch.view"
+    template_name = "dispatch/shift_list.html"
+
+    def day(self):
+        from datetime import date  # noqa: PLC0415
+
+        municipality = self.request.user.municipality
+        try:
+            return date.fromisoformat(self.request.GET.get("day", ""))
+        except ValueError:
+            return timezone.now().astimezone(selectors.local_zone(municipality)).date()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        municipality = self.request.user.municipality
+        day = self.day()
+        context["day"] = day
+        context["shifts"] = selectors.shifts_on(municipality=municipality, day=day)
+        context["can_edit"] = has_capability(self.request.user, "dispatch.edit")
+        context["form"] = forms.ShiftForm(municipality=municipality, day=day)
+        return context
+
+    def post(self, request, *args, **kwargs):
+        if not has_capability(request.user, "dispatch.edit"):
+            raise PermissionDenied
+        municipality = request.user.municipality
+        day = self.day()
+        back = reverse("dispatch:shift_list") + f"?day={day.isoformat()}"
+        if request.POST.get("action") == "roster":
+            created = services.shifts_roster_day(municipality=municipality, day=day)
+            messages.success(request, _("%(n)s drivers put on shift.") % {"n": len(created)})
+            return HttpResponseRedirect(back)
+        form = forms.ShiftForm(request.POST, municipality=municipality, day=day)
+        if form.is_valid():
+            try:
+                services.shift_create(municipality=municipality, **form.cleaned_data)
+            except ValidationError as exc:
+                messages.error(request, _errors(exc))
+            else:
+                messages.success(request, _("Saved."))
+        else:
+            messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
+        return HttpResponseRedirect(back)
+
+
+class ShiftDeleteView(CapabilityRequiredMixin, View):
+    capability = "dispatch.edit"
+    model = Shift
+
+    def get_object(self) -> Shift:
+        return get_object_or_404(
+            scope_queryset(Shift.objects.all(), self.request.user), pk=self.kwargs["pk"]
+        )
+
+    def get(self, request, *args, **kwargs):
+        self.get_object()
+        return HttpResponseNotAllowed(["POST"])
+
+    def post(self, request, *args, **kwargs):
+        shift = self.get_object()
+        day = shift.starts_at.astimezone(selectors.local_zone(shift.municipality)).date()
+        services.shift_delete(shift=shift)
+        messages.success(request, _("Shift removed."))
+        return HttpResponseRedirect(reverse("dispatch:shift_list") + f"?day={day.isoformat()}")
 
 
 # --- plans -------------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ Every write goes through :mod:`dispatch.services`; these classes hold data and d
 guarantees only (constraints that hold even if two processes race).
 """
 
+from datetime import time
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -50,8 +52,8 @@ class DispatchSettings(models.Model):
     require_pei = models.BooleanField(
         _("drivers of trucks and buses need a valid PEI (code 95)"), default=True
     )
-    shift_start = models.TimeField(_("usual shift start"), default="07:00")
-    shift_end = models.TimeField(_("usual shift end"), default="15:00")
+    shift_start = models.TimeField(_("usual shift start"), default=time(7, 0))
+    shift_end = models.TimeField(_("usual shift end"), default=time(15, 0))
 
     class Meta:
         verbose_name = _("dispatch settings")

@@ -730,6 +730,16 @@ def geocode(*, municipality: Municipality, query: str, limit: int = 10) -> list:
     return index.search(query, limit=limit)
 
 
+def shifts_on(*, municipality: Municipality, day: date) -> QuerySet:
+    """The shifts that start on ``day`` (local), with driver and vehicle."""
+    start, end = local_day_bounds(municipality, day)
+    return (
+        Shift.objects.filter(municipality=municipality, starts_at__gte=start, starts_at__lt=end)
+        .select_related("driver", "vehicle")
+        .order_by("starts_at", "driver__last_name", "driver__first_name")
+    )
+
+
 # --- the driver's page -------------------------------------------------------------------------
 
 

@@ -830,6 +830,117 @@ def shift_create(
 
 
 @transaction.atomic
+def shift_delete(*, shift: Shift) -> None:
+    municipality_id = shift.municipality_id
+    shift.delete()
+    _notify(municipality_id)
+
+
+def _vehicle_rule_facts(vehicle: Vehicle) -> rules.VehicleFacts:
+    return rules.VehicleFacts(
+        id=vehicle.pk,
+        label=vehicle.display_plate,
+        category=vehicle.category,
+        kind=vehicle.kind,
+        seats=vehicle.seats,
+        gross_weight_kg=vehicle.gross_weight_kg,
+    )
+
+
+def shifts_roster_day(*, municipality: Municipality, day: date) -> list[Shift]:
+    """Put every active driver on the usual shift of ``day``: the department's vehicles that are
+    on the road, most demanding first, each with a driver of that department who may lawfully
+    drive it that day; the drivers left over are unattached (available for any vehicle).
+    Drivers who already have a shift that day are left as they are (idempotent)."""
+    from fleet.choices import VehicleStatus  # noqa: PLC0415
+
+    settings_ = selectors.dispatch_settings(municipality)
+    zone = selectors.local_zone(municipality)
+    starts = datetime.combine(day, settings_.shift_start, tzinfo=zone)
+    ends = datetime.combine(day, settings_.shift_end, tzinfo=zone)
+    if ends <= starts:
+        ends += timedelta(days=1)
+    midnight, day_end = selectors.local_day_bounds(municipality, day)
+    created: list[Shift] = []
+    with transaction.atomic():
+        taken_drivers = set(
+            Shift.objects.filter(
+                municipality=municipality, starts_at__gte=midnight, starts_at__lt=day_end
+            ).values_list("driver_id", flat=True)
+        )
+        taken_vehicles = set(
+            Shift.objects.filter(
+                municipality=municipality,
+                starts_at__gte=midnight,
+                starts_at__lt=day_end,
+                vehicle__isnull=False,
+            ).values_list("vehicle_id", flat=True)
+        )
+        free: dict[int | None, list[Vehicle]] = {}
+        for vehicle in (
+            Vehicle.objects.filter(municipality=municipality, status=VehicleStatus.AVAILABLE)
+            .exclude(pk__in=taken_vehicles)
+            .order_by("department_id", "plate", "machinery_plate", "pk")
+        ):
+            free.setdefault(vehicle.department_id, []).append(vehicle)
+        drivers = (
+            Driver.objects.filter(municipality=municipality, active=True)
+            .exclude(pk__in=taken_drivers)
+            .order_by("department_id", "last_name", "first_name", "pk")
+        )
+        drivers = list(drivers.prefetch_related("licences"))
+        facts = {
+            d.pk: rules.DriverFacts(
+                id=d.pk,
+                name=str(d),
+                licences={lic.category: lic.expires_on for lic in d.licences.all()},
+                pei_expiry=d.pei_expiry,
+                operator_expiry=d.operator_licence_expiry,
+            )
+            for d in drivers
+        }
+        placed: dict[int, Vehicle] = {}
+        # Per department, the most demanding vehicles first (machinery, buses, trucks), each to
+        # the first driver still free who may lawfully drive it that day.
+        demanding = {rules.OPERATOR: 0, "D": 1, "D1": 2, "C": 3, "C1": 4}
+        for department_id, spare in free.items():
+            crew = [d for d in drivers if d.department_id == department_id]
+            for vehicle in sorted(
+                spare,
+                key=lambda v: demanding.get(rules.licence_needed(_vehicle_rule_facts(v)), 9),
+            ):
+                needed = rules.licence_needed(_vehicle_rule_facts(vehicle))
+                for driver in crew:
+                    if driver.pk in placed:
+                        continue
+                    if not rules.driver_problems(
+                        facts[driver.pk], needed, day, require_pei=settings_.require_pei
+                    ):
+                        placed[driver.pk] = vehicle
+                        break
+        for driver in drivers:
+            created.append(
+                Shift(
+                    municipality=municipality,
+                    driver=driver,
+                    vehicle=placed.get(driver.pk),
+                    starts_at=starts,
+                    ends_at=ends,
+                )
+            )
+        Shift.objects.bulk_create(created)
+    if created:
+        _notify(municipality.pk)
+    log.info(
+        "dispatch.shifts_rostered municipality=%s day=%s shifts=%d",
+        municipality.pk,
+        day,
+        len(created),
+    )
+    return created
+
+
+@transaction.atomic
 def dispatch_settings_update(*, municipality: Municipality, **fields) -> DispatchSettings:
     current = selectors.dispatch_settings(municipality)
     for name, value in fields.items():

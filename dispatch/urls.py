@@ -34,6 +34,8 @@ urlpatterns += [
         jobs_views.MovementOrderPdfView.as_view(),
         name="movement_order_pdf",
     ),
+    path("shifts/", jobs_views.ShiftListView.as_view(), name="shift_list"),
+    path("shifts/<int:pk>/delete/", jobs_views.ShiftDeleteView.as_view(), name="shift_delete"),
     path("plans/", jobs_views.PlanListView.as_view(), name="plan_list"),
     path("plans/<int:pk>/", jobs_views.PlanDetailView.as_view(), name="plan_detail"),
 ]
