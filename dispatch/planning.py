@@ -12,6 +12,7 @@ import logging
 from datetime import datetime
 
 import numpy as np
+from django.utils import timezone
 
 from dispatch import selectors
 from dispatch.models import Job, Plan, Shift, UnloadSite
@@ -69,6 +70,7 @@ def build_problem(plan: Plan) -> tuple[opt.Problem, dict]:
     """The optimiser's problem for ``plan`` and the index needed to read its answer."""
     municipality = plan.municipality
     midnight, day_end = selectors.local_day_bounds(municipality, plan.day)
+    now = timezone.now()
     vehicles = list(
         Vehicle.objects.filter(municipality=municipality, pk__in=plan.params.get("vehicles", []))
         .select_related("department")
@@ -118,6 +120,8 @@ def build_problem(plan: Plan) -> tuple[opt.Problem, dict]:
         loc = place(lat, lon, kind="depot", vehicle=v.pk)
         depots.append(opt.Depot(id=f"d{v.pk}", location=loc))
         start, end = _shift_bounds(plan, v, midnight, shifts)
+        # Planning the day that is under way: nobody leaves in the past.
+        start = max(start, _seconds(midnight, now)) if midnight <= now < day_end else start
         fleet.append(
             opt.Vehicle(
                 id=v.pk,

@@ -220,3 +220,18 @@ def test_build_problem_uses_each_vehicles_depot(municipality_a, day_setup, reque
     assert [(d["lat"], d["lon"]) for d in depots] == [DEPOT, DEPOT]
     assert [v.capacity for v in problem.vehicles] == [8000, 8000]
     assert problem.vehicles[0].shift_start == 7 * 3600
+
+
+def test_planning_the_day_under_way_starts_now(municipality_a, crewed):
+    vehicle = crewed(municipality_a)
+    job = JobFactory(municipality=municipality_a)
+    zone = selectors.local_zone(municipality_a)
+    now = timezone.now().astimezone(zone)
+    plan = Plan.objects.create(
+        municipality=municipality_a,
+        day=now.date(),
+        params={"vehicles": [vehicle.pk], "jobs": [job.pk]},
+    )
+    problem, _index = planning.build_problem(plan)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    assert problem.vehicles[0].shift_start >= int((now - midnight).total_seconds())
