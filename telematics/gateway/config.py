@@ -28,6 +28,8 @@ class GatewayConfig:
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     # Group commit: the writer takes whatever is queued, up to this many rows, in one transaction.
     batch_max_rows: int = 20_000
+    # Writer threads, each with its own connection (PostgreSQL; SQLite has one writer anyway).
+    writers: int = 2
     # Back-pressure: above this many rows waiting for the database every connection stops reading
     # until the writer has drained below half of it. Bounds memory while the database is down.
     max_pending_rows: int = 200_000
@@ -55,7 +57,7 @@ class GatewayConfig:
     retry_initial: float = 0.2
     retry_max: float = 5.0
     stats_interval: float = 30.0
-    gil_switch_interval: float = 0.0005
+    gil_switch_interval: float = 0.005
     filters: dict = field(default_factory=dict)
     # Keyword arguments for each protocol's StreamSession. Teltonika's CRC is not verified, as
     # Traccar does not: devices exist whose CRC is wrong (two of Traccar's own test frames), TCP

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -43,12 +44,18 @@ def database_config(alias: str = "default") -> DatabaseConfig:
 def gateway_config(**overrides: Any) -> GatewayConfig:
     """Defaults, then ``settings.KINISI_GATEWAY`` (a dict of GatewayConfig fields, with ``ports``
     a dict protocol -> port), then environment variables ``KINISI_GATEWAY_HOST`` and
-    ``KINISI_<PROTOCOL>_PORT`` (0 = any free port, -1 = off), then ``overrides``."""
+    ``KINISI_<PROTOCOL>_PORT`` (0 = any free port, -1 = off) and ``KINISI_GATEWAY_<FIELD>``
+    for numeric fields, then ``overrides``."""
     values: dict[str, Any] = dict(getattr(settings, "KINISI_GATEWAY", {}) or {})
     ports = dict(DEFAULT_PORTS)
     ports.update(values.pop("ports", {}) or {})
     if os.environ.get("KINISI_GATEWAY_HOST"):
         values["host"] = os.environ["KINISI_GATEWAY_HOST"]
+    # Any numeric field can be tuned from the environment: KINISI_GATEWAY_BATCH_MAX_ROWS=...
+    for item in fields(GatewayConfig):
+        raw = os.environ.get(f"KINISI_GATEWAY_{item.name.upper()}")
+        if raw and item.type in ("int", "float"):
+            values[item.name] = int(raw) if item.type == "int" else float(raw)
     for protocol in DEFAULT_PORTS:
         env_value = os.environ.get(f"KINISI_{protocol.upper()}_PORT")
         if env_value:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 
 
 class Stats:
-    """Plain counters. Each is written by one thread only (the loop or the writer)."""
+    """Plain counters. The loop writes its own; writer threads update theirs under ``lock``."""
 
     def __init__(self) -> None:
+        # Held by writer threads when they update their counters (there may be several).
+        self.lock = threading.Lock()
         self.connections = 0
         self.connections_open = 0
         self.frames = 0

@@ -118,8 +118,11 @@ class Writer:
         notify: Callable[[list[Job]], None],
         stats: Stats,
         handoff: Handoff,
+        index: int = 0,
     ) -> None:
         self.config = config
+        # Writer 0 also looks after the partitions and receives the loop's side state.
+        self.index = index
         self.store = store
         self.notify = notify  # called from this thread; must hand over to the loop itself
         self.stats = stats
@@ -135,7 +138,9 @@ class Writer:
         # vehicle id -> live row (see store.LIVE_COLUMNS) not yet written
         self._live: dict[int, list] = {}
         self._last_ignition: dict[int, bool] = {}
-        self._thread = threading.Thread(target=self._run, name="gateway-writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"gateway-writer-{index}", daemon=True
+        )
 
     # --- called from the event loop ---------------------------------------------------------
 
@@ -176,7 +181,7 @@ class Writer:
         next_side = time.monotonic() + self.config.live_state_interval
         self._next_partitions = 0.0
         while True:
-            if time.monotonic() >= self._next_partitions:
+            if self.index == 0 and time.monotonic() >= self._next_partitions:
                 self._ensure_partitions()
             timeout = max(0.0, next_side - time.monotonic())
             self._wake.wait(timeout)
@@ -211,9 +216,10 @@ class Writer:
                     # Stopping while the database is down: nothing acknowledged, trackers resend.
                     self._queue.clear()
                     return
-                self.stats.stored += inserted
-                self.stats.duplicates += len(rows) - inserted
-                self.stats.batches += 1
+                with self.stats.lock:
+                    self.stats.stored += inserted
+                    self.stats.duplicates += len(rows) - inserted
+                    self.stats.batches += 1
                 if len(rows) > inserted:
                     log.debug("gateway.duplicates_ignored count=%d", len(rows) - inserted)
                 self._after_commit(rows)
@@ -230,7 +236,8 @@ class Writer:
                 if down_since is None:
                     down_since = time.monotonic()
                     self.db_available = False
-                    self.stats.db_outages += 1
+                    with self.stats.lock:
+                        self.stats.db_outages += 1
                     log.error(
                         "gateway.db_unavailable pending_rows=%d reason=%s",
                         self.pending_rows,
@@ -258,7 +265,8 @@ class Writer:
         except RowsRejected as exc:
             if len(rows) == 1:
                 row = rows[0]
-                self.stats.reject("database")
+                with self.stats.lock:
+                    self.stats.reject("database")
                 log.warning(
                     "gateway.fix_rejected device=%s fix_time=%s reason=database detail=%s",
                     row[_DEVICE],
@@ -356,5 +364,6 @@ class Writer:
             return
         except RowsRejected as exc:
             log.warning("gateway.live_state_rejected reason=%s", str(exc).splitlines()[0])
-        self.stats.live_updates += len(live)
+        with self.stats.lock:
+            self.stats.live_updates += len(live)
         self._live = {}

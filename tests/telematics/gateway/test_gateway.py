@@ -446,7 +446,7 @@ def test_backpressure_stops_reading_while_too_much_waits_for_the_database(fleet)
         for sock, imei in zip(socks, imeis, strict=True):
             sock.sendall(encode_teltonika_packet(fixes(imei, start, 2)))
         assert wait_for(lambda: running.gateway.overloaded)
-        assert running.gateway.writer.pending_rows == 2 * len(imeis)
+        assert running.gateway.pending_rows == 2 * len(imeis)
         assert running.gateway.paused_connections  # the one that tipped it over stops reading
         release.set()
         for sock in socks:
