@@ -513,3 +513,107 @@ class DeviceFactory(factory.django.DjangoModelFactory):
 
 
 FACTORY_FOR_MODEL[Device] = lambda municipality: DeviceFactory(municipality=municipality)
+
+
+# --- motion (trips, stops, events, daily summaries, geofences) -----------------------------
+
+from telematics.motion_models import (  # noqa: E402
+    DailySummary,
+    Geofence,
+    MotionEvent,
+    Stop,
+    Trip,
+)
+
+_MOTION_T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
+
+
+class _MotionOutputFactory(factory.django.DjangoModelFactory):
+    municipality = factory.SubFactory(MunicipalityFactory)
+    device = factory.SubFactory(DeviceFactory, municipality=factory.SelfAttribute("..municipality"))
+    vehicle = factory.SubFactory(
+        VehicleFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    emitted_at = _MOTION_T0
+
+
+class TripFactory(_MotionOutputFactory):
+    class Meta:
+        model = Trip
+
+    start_time = _MOTION_T0
+    end_time = datetime(2026, 3, 10, 8, 20, tzinfo=UTC)
+    start_lat, start_lon, end_lat, end_lon = 35.5138, 24.0180, 35.5000, 24.0400
+    start_place = "Πλατεία 1866"
+    end_place = "Σούδα"
+    distance_m = 5200.0
+    gps_distance_m = 5150.0
+    distance_source = "gps"
+    duration_s = 1200.0
+    moving_s = 1000.0
+    idle_s = 200.0
+    max_speed_kmh = 52.0
+    avg_speed_kmh = 15.6
+    track = [[35.5138, 24.0180], [35.5000, 24.0400]]
+
+
+class StopFactory(_MotionOutputFactory):
+    class Meta:
+        model = Stop
+
+    start_time = datetime(2026, 3, 10, 8, 20, tzinfo=UTC)
+    end_time = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    latitude, longitude = 35.5000, 24.0400
+    duration_s = 2400.0
+
+
+class MotionEventFactory(_MotionOutputFactory):
+    class Meta:
+        model = MotionEvent
+
+    type = "overspeed"
+    time = datetime(2026, 3, 10, 8, 10, tzinfo=UTC)
+    latitude, longitude = 35.5100, 24.0250
+    facts = factory.LazyFunction(lambda: {"max_speed_kmh": 71.0, "limit_kmh": 50.0})
+
+
+class DailySummaryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DailySummary
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    vehicle = factory.SubFactory(
+        VehicleFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    day = date(2026, 3, 10)
+    distance_m = 5200.0
+    trip_count = 1
+
+
+class GeofenceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Geofence
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    name = factory.Sequence(lambda n: f"Αμαξοστάσιο {n}")
+    role = "depot"
+    kind = "polygon"
+    geometry = factory.LazyFunction(
+        lambda: {
+            "type": "Polygon",
+            "coordinates": [
+                [[24.01, 35.50], [24.03, 35.50], [24.03, 35.52], [24.01, 35.52], [24.01, 35.50]]
+            ],
+        }
+    )
+
+
+FACTORY_FOR_MODEL.update(
+    {
+        Trip: lambda municipality: TripFactory(municipality=municipality),
+        Stop: lambda municipality: StopFactory(municipality=municipality),
+        MotionEvent: lambda municipality: MotionEventFactory(municipality=municipality),
+        DailySummary: lambda municipality: DailySummaryFactory(municipality=municipality),
+        Geofence: lambda municipality: GeofenceFactory(municipality=municipality),
+    }
+)
