@@ -69,3 +69,6 @@ class VehicleLiveStateAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+from telematics import motion_admin  # noqa: E402,F401  (registers the motion models)
