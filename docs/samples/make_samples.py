@@ -75,9 +75,10 @@ def setup(workdir: Path, translations: Path | None) -> None:
     import django
     from django.conf import settings
 
-    django.setup()
     if translations is not None:
+        # Before setup: loading the apps already reads (and caches) the catalogues.
         settings.LOCALE_PATHS = [str(_locale_with(translations, workdir)), *settings.LOCALE_PATHS]
+    django.setup()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
@@ -131,13 +132,15 @@ def add_fuel(town, vehicles, rng: random.Random) -> None:
         thirst = 1.3 if v.pk % 17 == 0 else rng.uniform(0.92, 1.08)
         meter = rng.uniform(800, 4000) if v.uses_hours else rng.uniform(30_000, 180_000)
         day = date(2024, 3, 1)
-        since = 0.0
+        since = feb = 0.0
         while day <= date(2025, 2, 28):
             if day.weekday() < 5:
-                usage = rng.uniform(4, 7) if v.uses_hours else rng.uniform(35, 110)
+                usage = rng.uniform(2.5, 4.5) if v.uses_hours else rng.uniform(35, 110)
                 meter += usage
                 since += usage
-            if day.weekday() == 0 or (day.weekday() == 3 and not v.uses_hours):
+                if day >= date(2025, 2, 1):
+                    feb += usage
+            if day.weekday() in (0, 3):
                 litres = since * norm * thirst / (1 if v.uses_hours else 100)
                 if litres >= 5:
                     price = Decimal(str(round(rng.uniform(1.58, 1.72), 3)))
@@ -161,6 +164,7 @@ def add_fuel(town, vehicles, rng: random.Random) -> None:
                     since = 0.0
             day += timedelta(days=1)
         v._sample_meter = meter  # noqa: SLF001 - the reading at the end of February
+        v._sample_feb = feb  # noqa: SLF001 - used in February
     FuelEntry.objects.bulk_create(entries, batch_size=1000)
     FuelContract.objects.create(
         municipality=town,
@@ -188,8 +192,8 @@ def add_tracker_meters(town, vehicles) -> None:
             municipality=town, unique_id=f"86{n:013d}", protocol="teltonika"
         )
         v._sample_device = device  # noqa: SLF001
-        # Working days in February 2025: 20; the same pace as the refuels above.
-        used = 20 * (5.5 if v.uses_hours else 72.0)
+        # The tracker counts a little differently from the dashboard (GPS, tyre wear).
+        used = v._sample_feb * (1 if v.uses_hours else 1.02)  # noqa: SLF001
         for when, value in (
             (_local(date(2025, 2, 1), 0.01), meter - used),
             (_local(date(2025, 2, 28), 23.99), meter),

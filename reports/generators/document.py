@@ -40,6 +40,7 @@ class Column:
     decimals: int = 0
     width: float = 1.0  # relative share of the table width
     in_pdf: bool = True  # False: exported (CSV, XLSX, API) but not drawn
+    in_export: bool = True  # False: drawn only (a PDF column combining exported ones)
 
     @property
     def numeric(self) -> bool:
@@ -72,20 +73,18 @@ class TableData:
         return [row for i, row in enumerate(self.rows) if i not in skip]
 
     def as_json(self) -> dict[str, Any]:
+        keep = [(j, c) for j, c in enumerate(self.columns) if c.in_export]
         return {
             "key": self.key,
             "title": self.title,
             "columns": [
                 {"key": c.key, "label": c.label, "kind": c.kind, "decimals": c.decimals}
-                for c in self.columns
+                for _j, c in keep
             ],
-            "rows": [
-                {c.key: json_value(v) for c, v in zip(self.columns, row, strict=True)}
-                for row in self.data_rows()
-            ],
+            "rows": [{c.key: json_value(row[j]) for j, c in keep} for row in self.data_rows()],
             "totals": None
             if self.totals is None
-            else {c.key: json_value(v) for c, v in zip(self.columns, self.totals, strict=True)},
+            else {c.key: json_value(self.totals[j]) for j, c in keep},
         }
 
 

@@ -115,8 +115,8 @@ class _Sum:
     litres: Decimal = ZERO
     amount: Decimal = ZERO
     km_telematics: float = 0.0
-    km_odometer: float = 0.0
-    hours: float = 0.0
+    km_odometer: float | None = None  # None: no meter readings at all
+    hours: float | None = None  # None: no vehicle here has engine hours
     anomalies: int = 0
     anomalies_open: int = 0
     seen: dict[str, bool] = field(default_factory=dict)
@@ -127,8 +127,10 @@ class _Sum:
         self.litres += v.litres
         self.amount += v.amount
         self.km_telematics += v.km_telematics or 0.0
-        self.km_odometer += v.km_odometer or 0.0
-        self.hours += _hours(v) or 0.0
+        if v.km_odometer is not None:
+            self.km_odometer = (self.km_odometer or 0.0) + v.km_odometer
+        if _hours(v) is not None:
+            self.hours = (self.hours or 0.0) + _hours(v)
         self.anomalies += v.anomalies
         self.anomalies_open += v.anomalies_open
 
@@ -182,14 +184,17 @@ def build(data: FuelReportInput, tr: Translate = identity) -> ReportDocument:
         Column("litres", _("Litres"), NUMBER, 1, width=1.0),
         Column("amount", _("Cost (€)"), MONEY, width=1.05),
         Column("km_telematics", _("km (GPS)"), NUMBER, 0, width=0.9),
-        Column("km_odometer", _("km (odometer)"), NUMBER, 0, width=1.0),
+        Column("km_odometer", _("Odometer km"), NUMBER, 0, width=1.0),
         Column("hours", _("Engine hours"), NUMBER, 1, width=0.9),
-        Column("consumption", _("Consumption"), NUMBER, 1, width=1.0),
-        Column("unit", _("Unit"), width=0.85),
-        Column("norm", _("Norm"), NUMBER, 1, width=0.7),
+        Column("consumption", _("Consumption"), NUMBER, 1, in_pdf=False),
+        Column("unit", _("Unit"), in_pdf=False),
+        # The PDF shows consumption with its unit in one column, to leave room for the rest.
+        Column("consumption_text", _("Consumption"), NUMBER, width=1.3, in_export=False),
+        Column("norm", _("Consumption norm"), NUMBER, 1, width=0.8),
         Column("deviation", _("Deviation"), PERCENT, 1, width=0.9),
-        Column("anomalies", _("Anomalies"), NUMBER, width=0.85),
-        Column("anomalies_open", _("Open"), NUMBER, width=0.6),
+        Column("anomalies", _("Anomalies"), NUMBER, in_pdf=False),
+        Column("anomalies_open", _("Open"), NUMBER, in_pdf=False),
+        Column("anomalies_text", _("Anomalies (open)"), NUMBER, width=1.0, in_export=False),
         Column("status", _("Status"), width=1.35),
         # The PDF shows the department as a heading above its vehicles.
         Column("department", _("Department"), in_pdf=False),
@@ -202,10 +207,20 @@ def build(data: FuelReportInput, tr: Translate = identity) -> ReportDocument:
     total = _Sum()
     no_department = _("No department")
 
-    def sum_row(label: str, s: _Sum) -> tuple:
+    def with_unit(v: FuelVehicleInput) -> str | None:
+        if v.consumption is None:
+            return None
+        unit = unit_h if v.uses_hours else unit_km
+        return f"{fmt.number(v.consumption, 1, data.language)} {unit}"
+
+    def both(found: int, still_open: int) -> str:
+        return f"{found} ({still_open})"
+
+    def sum_row(label: str, s: _Sum, name: str = "") -> tuple:
+        vehicles = _("%(n)s vehicles") % {"n": s.vehicles}
         return (
             label,
-            _("%(n)s vehicles") % {"n": s.vehicles},
+            f"{name} · {vehicles}" if name else vehicles,
             s.refuels,
             s.litres,
             s.amount,
@@ -216,8 +231,10 @@ def build(data: FuelReportInput, tr: Translate = identity) -> ReportDocument:
             "",
             None,
             None,
+            None,
             s.anomalies,
             s.anomalies_open,
+            both(s.anomalies, s.anomalies_open),
             "",
             "",
         )
@@ -228,9 +245,7 @@ def build(data: FuelReportInput, tr: Translate = identity) -> ReportDocument:
         if dept != current:
             if current is not None:
                 subtotals.add(len(rows))
-                rows.append(
-                    sum_row(_("Total: %(name)s") % {"name": current}, by_department[current])
-                )
+                rows.append(sum_row(_("Total"), by_department[current], current))
             groups.add(len(rows))
             rows.append((dept,))
             current = dept
@@ -249,19 +264,21 @@ def build(data: FuelReportInput, tr: Translate = identity) -> ReportDocument:
                 _hours(v),
                 v.consumption,
                 unit_h if v.uses_hours else unit_km,
+                with_unit(v),
                 v.norm,
                 deviation_pct(v.consumption, v.norm),
                 v.anomalies,
                 v.anomalies_open,
+                both(v.anomalies, v.anomalies_open),
                 statuses[status_code(v, data.tolerance_pct)],
                 dept,
             )
         )
     if current is not None:
         subtotals.add(len(rows))
-        rows.append(sum_row(_("Total: %(name)s") % {"name": current}, by_department[current]))
+        rows.append(sum_row(_("Total"), by_department[current], current))
 
-    has_data = total.refuels > 0 or total.km_telematics > 0 or total.hours > 0
+    has_data = total.refuels > 0 or total.km_telematics > 0 or bool(total.hours)
     vehicle_table = TableData(
         "vehicles",
         _("Fuel per vehicle"),

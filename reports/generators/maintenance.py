@@ -184,8 +184,8 @@ def build(
             for o in orders
         ),
         totals=(
-            None,
-            None,
+            "",
+            "",
             _("Total"),
             _("%(n)s work orders") % {"n": len(orders)},
             "",

@@ -96,7 +96,7 @@ def _route_map(
         if trip.start_lonlat:
             markers.append(MapMarker(*trip.start_lonlat, str(n), "start"))
         if trip.end_lonlat and n == len(trips):
-            markers.append(MapMarker(*trip.end_lonlat, "■", "end"))
+            markers.append(MapMarker(*trip.end_lonlat, "", "end"))
     return RouteMap(
         title=title,
         streets=data.streets,
@@ -145,10 +145,10 @@ def build(data: MovementSheetInput, tr: Translate = identity) -> ReportDocument:
     def day_totals(day_trips: list[TripInput]) -> tuple:
         seconds = sum(t.duration_s for t in day_trips)
         return (
-            None,
-            None,
+            "",
+            "",
             _("Day total: %(n)s trips") % {"n": len(day_trips)},
-            None,
+            "",
             _("Driving time %(time)s") % {"time": fmt.duration(seconds)},
             sum(t.distance_m for t in day_trips) / 1000,
             "",
@@ -165,7 +165,6 @@ def build(data: MovementSheetInput, tr: Translate = identity) -> ReportDocument:
             (_("Kilometres"), fmt.number(total_km, 1, language)),
             (_("Driving time"), fmt.duration(total_s)),
         ),
-        title=_("Vehicle movement sheet"),
     )
     blocks: list[Block] = [facts]
     tables: list[TableData] = []
@@ -215,7 +214,7 @@ def build(data: MovementSheetInput, tr: Translate = identity) -> ReportDocument:
                 )
                 for d, ts in sorted(by_day.items())
             ),
-            totals=(_("Total"), len(trips), None, None, total_km, fmt.duration(total_s))
+            totals=(_("Total"), len(trips), "", "", total_km, fmt.duration(total_s))
             if trips
             else None,
             empty_text=_("No trips."),

@@ -13,6 +13,7 @@ import math
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
 
 from reports.generators import fmt
@@ -178,7 +179,16 @@ def route_map(
         )
     for marker in chart.markers:
         face = {"start": "#27864a", "end": "#c0392b"}.get(marker.kind, "#2f6f9f")
-        ax.scatter([marker.lon * k], [marker.lat], s=70, color=face, zorder=4, edgecolors="white")
+        shape = "s" if marker.kind == "end" else "o"
+        ax.scatter(
+            [marker.lon * k],
+            [marker.lat],
+            s=70,
+            color=face,
+            marker=shape,
+            zorder=4,
+            edgecolors="white",
+        )
         ax.annotate(
             marker.label,
             (marker.lon * k, marker.lat),
@@ -212,8 +222,17 @@ def route_map(
     )
     if not chart.tracks and chart.empty_text:
         ax.text(0.5, 0.5, chart.empty_text, transform=ax.transAxes, ha="center", fontsize=9)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    fig.patch.set_edgecolor("#9aa5b1")
-    fig.patch.set_linewidth(1)
+    # The frame is drawn just inside the picture: a line on its very edge is cut in half.
+    ax.add_patch(
+        Rectangle(
+            (0.002, 0.002),
+            0.996,
+            0.996,
+            transform=ax.transAxes,
+            fill=False,
+            edgecolor="#9aa5b1",
+            linewidth=1,
+            zorder=8,
+        )
+    )
     return _png(fig)

@@ -104,7 +104,14 @@ class _Styles:
             "cell", parent=base, fontSize=table_font, leading=table_font * 1.22
         )
         self.cell_bold = ParagraphStyle("cellb", parent=self.cell, fontName=FONT_BOLD)
-        self.head = ParagraphStyle("head", parent=self.cell_bold, alignment=TA_LEFT)
+        # Headings a little smaller than the figures: Greek column names are long.
+        self.head = ParagraphStyle(
+            "head",
+            parent=self.cell_bold,
+            alignment=TA_LEFT,
+            fontSize=table_font - 0.5,
+            leading=(table_font - 0.5) * 1.2,
+        )
         self.head_num = ParagraphStyle("headn", parent=self.head, alignment=TA_RIGHT)
         self.empty = ParagraphStyle(
             "empty", parent=base, fontName=FONT_BOLD, fontSize=10, leading=13
@@ -295,7 +302,8 @@ class _Renderer:
             return [CondPageBreak(h + 6 * mm), Spacer(1, 3 * mm), Image(io.BytesIO(png), w, h)]
         if isinstance(block, RouteMap):
             w = self.width
-            h = w * (0.62 if not self.meta.landscape else 0.45)
+            # Low enough that a day's sheet with a few trips keeps its signatures on page one.
+            h = w * (0.44 if not self.meta.landscape else 0.42)
             png = charts.route_map(
                 block, width_in=w / 72, height_in=h / 72, language=self.meta.language
             )
@@ -351,7 +359,9 @@ class _Renderer:
         )
         return pair
 
-    def _widths(self, table: TableData, cells: list[list[str]]) -> list[float]:
+    def _widths(
+        self, table: TableData, cells: list[list[str]], word_rows: list[list[str]] | None = None
+    ) -> list[float]:
         """Share the width by the columns' weights, then widen any column whose longest figure
         or longest heading word would not fit, taking the room from the text columns (which
         wrap)."""
@@ -359,15 +369,25 @@ class _Renderer:
         weights = [c.width for c in table.columns]
         scale = self.width / sum(weights)
         widths = [w * scale for w in weights]
+        head_size = self.styles.head.fontSize
+        # Rows whose words must not be cut; subtotals and totals may wrap their long labels.
+        word_rows = cells if word_rows is None else word_rows
         need = []
         for j, column in enumerate(table.columns):
             words = column.label.split() or [""]
-            longest = max(string_width(w, size, bold=True) for w in words)
+            longest = max(string_width(w, head_size, bold=True) for w in words)
+            values = [row[j] for row in cells if j < len(row)]
+            words_of = [row[j] for row in word_rows if j < len(row)]
             if column.numeric or column.kind != "text":
-                longest = max(
-                    [longest]
-                    + [string_width(row[j], size, bold=True) for row in cells if j < len(row)]
+                longest = max([longest] + [string_width(v, size, bold=True) for v in values])
+            else:
+                # Text wraps at spaces only: its longest word must fit, or it is cut mid-word.
+                # A quarter of the table at most, so one odd value cannot squeeze the rest.
+                word = max(
+                    (string_width(w, size, bold=True) for v in words_of for w in v.split()),
+                    default=0.0,
                 )
+                longest = max(longest, min(word, self.width / 4))
             need.append(longest + 2 * CELL_PAD + 1)
         extra = sum(max(0.0, n - w) for n, w in zip(need, widths, strict=True))
         if extra <= 0:
@@ -424,7 +444,12 @@ class _Renderer:
             if table.totals is not None
             else None
         )
-        widths = self._widths(table, text_rows + ([totals] if totals else []))
+        plain = [
+            row
+            for i, row in enumerate(text_rows)
+            if i not in table.subtotal_rows | table.group_rows
+        ]
+        widths = self._widths(table, text_rows + ([totals] if totals else []), plain)
         header = [_p(c.label, s.head_num if c.numeric else s.head) for c in table.columns]
         data: list[list] = [header]
         style: list[tuple] = [
@@ -496,7 +521,7 @@ class _Renderer:
         width = self.width / max(n, 1)
         rows = [
             [_p(role, s.sign) for role in block.roles],
-            [Spacer(1, 18 * mm) for _ in block.roles],
+            [Spacer(1, 14 * mm) for _ in block.roles],
             [_p("." * 45, s.sign_line) for _ in block.roles],
         ]
         table = Table(rows, colWidths=[width] * n)
@@ -508,7 +533,7 @@ class _Renderer:
                 ]
             )
         )
-        parts: list = [Spacer(1, 8 * mm)]
+        parts: list = [Spacer(1, 5 * mm)]
         if block.place_date:
             parts.append(_p(block.place_date, s.body))
             parts.append(Spacer(1, 3 * mm))
