@@ -13,3 +13,11 @@ urlpatterns = [
         name="unknown_device_adopt",
     ),
 ]
+
+# Motion pages: telematics/history_views.py
+from telematics import history_views  # noqa: E402
+
+urlpatterns += [
+    path("history/", history_views.VehicleHistoryView.as_view(), name="vehicle_history"),
+    path("events/", history_views.EventListView.as_view(), name="event_list"),
+]

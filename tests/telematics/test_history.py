@@ -1,0 +1,133 @@
+"""Vehicle history page and events list: scoping, the local day's data, filters."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from fleet.choices import Role
+from telematics.models import Position
+from tests.factories import (
+    DeviceFactory,
+    MotionEventFactory,
+    StopFactory,
+    TripFactory,
+    VehicleFactory,
+)
+
+
+def _position(vehicle, device, when: datetime, lat: float) -> Position:
+    return Position.objects.create(
+        municipality=vehicle.municipality,
+        device=device,
+        vehicle=vehicle,
+        fix_time=when,
+        server_time=when,
+        latitude=lat,
+        longitude=24.02,
+        speed_kmh=30.0,
+    )
+
+
+def _history(response) -> dict:
+    html = response.content.decode()
+    start = html.index('<script id="history-data" type="application/json">') + len(
+        '<script id="history-data" type="application/json">'
+    )
+    return json.loads(html[start : html.index("</script>", start)])
+
+
+def test_history_shows_the_local_day(municipality_a, users_a, web_client_for):
+    vehicle = VehicleFactory(municipality=municipality_a)
+    device = DeviceFactory(municipality=municipality_a)
+    # Athens is UTC+2 on 10 March 2026 (summer time starts on the 29th), so the local day is
+    # 9 March 22:00 UTC to 10 March 22:00 UTC.
+    _position(vehicle, device, datetime(2026, 3, 9, 21, 30, tzinfo=UTC), 35.49)  # 23:30 on the 9th
+    _position(vehicle, device, datetime(2026, 3, 9, 22, 30, tzinfo=UTC), 35.50)  # 00:30
+    _position(vehicle, device, datetime(2026, 3, 10, 12, 0, tzinfo=UTC), 35.51)  # 14:00
+    _position(
+        vehicle, device, datetime(2026, 3, 10, 22, 30, tzinfo=UTC), 35.52
+    )  # 00:30 on the 11th
+    trip = TripFactory(
+        municipality=municipality_a, vehicle=vehicle, device=device, end_place="Σούδα"
+    )
+    StopFactory(municipality=municipality_a, vehicle=vehicle, device=device, place="Χαλέπα")
+    MotionEventFactory(municipality=municipality_a, vehicle=vehicle, device=device, type="idling")
+    TripFactory(  # the day before: not listed
+        municipality=municipality_a,
+        vehicle=vehicle,
+        device=device,
+        start_time=datetime(2026, 3, 9, 8, tzinfo=UTC),
+        end_time=datetime(2026, 3, 9, 9, tzinfo=UTC),
+    )
+    client = web_client_for(users_a[Role.DISPATCHER])
+    response = client.get("/telematics/history/", {"vehicle": vehicle.pk, "day": "2026-03-10"})
+    assert response.status_code == 200
+    data = _history(response)
+    assert [point[0] for point in data["track"]] == [35.50, 35.51]
+    assert data["track"][0][2] == int(datetime(2026, 3, 9, 22, 30, tzinfo=UTC).timestamp())
+    assert [t["id"] for t in data["trips"]] == [trip.pk]
+    assert [s["place"] for s in data["stops"]] == ["Χαλέπα"]
+    assert [e["type"] for e in data["events"]] == ["idling"]
+    assert "Σούδα" in response.content.decode()
+
+
+def test_history_of_another_municipalitys_vehicle_is_not_found(
+    municipality_b, users_a, web_client_for
+):
+    theirs = VehicleFactory(municipality=municipality_b)
+    client = web_client_for(users_a[Role.ADMIN])
+    response = client.get("/telematics/history/", {"vehicle": theirs.pk, "day": "2026-03-10"})
+    assert response.status_code == 404
+
+
+def test_history_picker_without_a_vehicle_and_bad_day(municipality_a, users_a, web_client_for):
+    client = web_client_for(users_a[Role.MANAGER])
+    assert client.get("/telematics/history/").status_code == 200
+    response = client.get("/telematics/history/", {"day": "10/03/2026"})
+    assert response.status_code == 200
+    assert "YYYY-MM-DD" in response.content.decode()
+
+
+def test_driver_cannot_open_history_or_events(users_a, web_client_for):
+    client = web_client_for(users_a[Role.DRIVER])
+    assert client.get("/telematics/history/").status_code == 403
+    assert client.get("/telematics/events/").status_code == 403
+
+
+def test_events_list_filters_and_hides_other_municipalities(
+    municipality_a, municipality_b, users_a, web_client_for
+):
+    truck = VehicleFactory(municipality=municipality_a)
+    van = VehicleFactory(municipality=municipality_a)
+    mine = MotionEventFactory(
+        municipality=municipality_a,
+        vehicle=truck,
+        type="overspeed",
+        time=datetime(2026, 3, 10, 21, 0, tzinfo=UTC),  # 23:00 local on the 10th
+    )
+    MotionEventFactory(  # 00:30 local on the 11th
+        municipality=municipality_a,
+        vehicle=truck,
+        type="overspeed",
+        time=datetime(2026, 3, 10, 22, 30, tzinfo=UTC),
+    )
+    MotionEventFactory(municipality=municipality_a, vehicle=truck, type="idling")
+    MotionEventFactory(municipality=municipality_a, vehicle=van, type="overspeed")
+    theirs = MotionEventFactory(municipality=municipality_b, type="overspeed")
+    client = web_client_for(users_a[Role.AUDITOR])
+    response = client.get(
+        "/telematics/events/",
+        {
+            "vehicle": truck.pk,
+            "type": "overspeed",
+            "date_from": "2026-03-10",
+            "date_to": "2026-03-10",
+        },
+    )
+    assert response.status_code == 200
+    assert [e.pk for e in response.context["events"]] == [mine.pk]
+    everything = client.get("/telematics/events/")
+    listed = [e.pk for e in everything.context["events"]]
+    assert len(listed) == 4
+    assert theirs.pk not in listed
