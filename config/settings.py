@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -149,32 +150,36 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "Europe/Athens"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
-# Fuel and maintenance: anomaly checks once the night's daily summaries are in, then reminders.
-from celery.schedules import crontab  # noqa: E402
-
-CELERY_BEAT_SCHEDULE["fleet-fuel-anomalies-daily"] = {
-    "task": "fleet.fuel_anomalies_daily",
-    "schedule": crontab(hour=4, minute=30),
-}
-CELERY_BEAT_SCHEDULE["fleet-compliance-reminders"] = {
-    "task": "fleet.compliance_reminders",
-    "schedule": crontab(hour=7, minute=0),
-}
-# Reports: the previous month's fuel and maintenance reports on the 1st, e-mailed to the fleet
-# managers (KINISI_REPORTS_EMAIL=false keeps them on the reports page only).
-CELERY_BEAT_SCHEDULE["reports-monthly"] = {
-    "task": "reports.monthly",
-    "schedule": crontab(day_of_month=1, hour=6, minute=0),
+CELERY_BEAT_SCHEDULE = {
+    # Telematics: next month's positions partition exists before the month starts.
+    "telematics-partitions": {
+        "task": "telematics.position_partitions_ensure",
+        "schedule": crontab(hour=1, minute=10),
+    },
+    # Dispatch: jobs go on site / done from the vehicles' live positions; recurring rounds are
+    # generated a week ahead every night.
+    "dispatch-arrivals": {"task": "dispatch.arrivals_track", "schedule": 5.0},
+    "dispatch-recurrences": {
+        "task": "dispatch.recurrences_generate",
+        "schedule": crontab(hour=2, minute=15),
+    },
+    # Fuel and maintenance: anomaly checks once the night's daily summaries are in, then reminders.
+    "fleet-fuel-anomalies-daily": {
+        "task": "fleet.fuel_anomalies_daily",
+        "schedule": crontab(hour=4, minute=30),
+    },
+    "fleet-compliance-reminders": {
+        "task": "fleet.compliance_reminders",
+        "schedule": crontab(hour=7, minute=0),
+    },
+    # Reports: the previous month's fuel and maintenance reports on the 1st, e-mailed to the fleet
+    # managers (KINISI_REPORTS_EMAIL=false keeps them on the reports page only).
+    "reports-monthly": {
+        "task": "reports.monthly",
+        "schedule": crontab(day_of_month=1, hour=6, minute=0),
+    },
 }
 KINISI_REPORTS_EMAIL = env.bool("KINISI_REPORTS_EMAIL", default=True)
-# Dispatch: jobs go on site / done from the vehicles' live positions; recurring rounds are
-# generated a week ahead every night.
-CELERY_BEAT_SCHEDULE["dispatch-arrivals"] = {"task": "dispatch.arrivals_track", "schedule": 5.0}
-CELERY_BEAT_SCHEDULE["dispatch-recurrences"] = {
-    "task": "dispatch.recurrences_generate",
-    "schedule": crontab(hour=2, minute=15),
-}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Auth ------------------------------------------------------------------------------------
