@@ -72,7 +72,7 @@ class DeviceSerializer(serializers.ModelSerializer):
         )
 
 
-class AssignSerializer(serializers.Serializer):
+class DeviceAssignSerializer(serializers.Serializer):
     vehicle = ScopedRelatedField(queryset=Vehicle.objects.all())
     valid_from = serializers.DateTimeField(required=False)
 
@@ -119,12 +119,12 @@ class DeviceViewSet(
                 raise ValidationError({"unique_id": _("A device's id and protocol are fixed.")})
         serializer.save()
 
-    @extend_schema(request=AssignSerializer, responses=DeviceSerializer)
+    @extend_schema(request=DeviceAssignSerializer, responses=DeviceSerializer)
     @action(detail=True, methods=["post"])
     def assign(self, request, pk=None):
         """Put the device in a vehicle from ``valid_from`` (default: now)."""
         device = self.get_object()
-        payload = AssignSerializer(data=request.data, context={"request": request})
+        payload = DeviceAssignSerializer(data=request.data, context={"request": request})
         payload.is_valid(raise_exception=True)
         services.device_assign(
             device=device,
