@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
 
 from fleet.choices import Role
 from telematics.models import Position
@@ -131,3 +134,58 @@ def test_events_list_filters_and_hides_other_municipalities(
     listed = [e.pk for e in everything.context["events"]]
     assert len(listed) == 4
     assert theirs.pk not in listed
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed")
+def test_history_replay_moves_the_marker_in_a_real_browser(live_server, municipality_a, settings):
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+    from playwright.sync_api import sync_playwright
+
+    from tests.factories import UserFactory
+
+    user = UserFactory(municipality=municipality_a, role=Role.DISPATCHER)
+    vehicle = VehicleFactory(municipality=municipality_a)
+    device = DeviceFactory(municipality=municipality_a)
+    for i in range(30):  # half an hour northwards, one fix a minute
+        _position(vehicle, device, datetime(2026, 3, 10, 8, i, tzinfo=UTC), 35.50 + i * 0.0005)
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        context = browser.new_context()
+        context.add_cookies(
+            [
+                {
+                    "name": settings.SESSION_COOKIE_NAME,
+                    "value": session.session_key,
+                    "url": live_server.url,
+                }
+            ]
+        )
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{live_server.url}/telematics/history/?vehicle={vehicle.pk}&day=2026-03-10")
+        page.wait_for_function("document.getElementById('history-clock').textContent !== ''")
+        assert page.locator("#history-slider").input_value() == "0"
+        page.select_option("#history-speed", "1200")  # 20 minutes of track a second
+        page.click("#history-play")
+        # Bounds the wait, it is not a measure of speed.
+        page.wait_for_function(
+            "Number(document.getElementById('history-slider').value) >= 29", timeout=15_000
+        )
+        assert page.locator("#history-play").inner_text() == "Play"  # stopped at the end
+        # Let the base map's streets request finish before the server goes away.
+        page.wait_for_load_state("networkidle")
+        browser.close()
+    assert errors == []
