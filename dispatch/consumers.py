@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -25,6 +26,7 @@ from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.db import close_old_connections, connections
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
@@ -232,6 +234,14 @@ def _poll(municipality_id: int, follow: _Follow) -> list[dict]:
     return messages
 
 
+def _poll_in_thread(municipality_id: int, follow: _Follow) -> list[dict]:
+    close_old_connections()
+    try:
+        return _poll(municipality_id, follow)
+    finally:
+        close_old_connections()
+
+
 class BoardHub:
     """One per process and event loop: follows the tables and feeds the connected boards."""
 
@@ -243,6 +253,9 @@ class BoardHub:
         self.wake = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.interval = POLL_INTERVAL_S
+        # One thread of its own, so the polls never queue behind page views in Django's sync
+        # thread, and its database connection is known and closed when the hub stops.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="board-hub")
 
     @classmethod
     def get(cls) -> BoardHub:
@@ -284,8 +297,8 @@ class BoardHub:
             self.wake.clear()
             for municipality_id, follow in list(self.follows.items()):
                 try:
-                    messages = await database_sync_to_async(_poll, thread_sensitive=False)(
-                        municipality_id, follow
+                    messages = await self.loop.run_in_executor(
+                        self.executor, _poll_in_thread, municipality_id, follow
                     )
                 except Exception:  # noqa: BLE001 - a failed poll is retried at the next tick
                     log.exception("dispatch.board_poll_failed municipality=%s", municipality_id)
@@ -298,6 +311,8 @@ class BoardHub:
             spent = time.monotonic() - started
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), max(0.01, self.interval - spent))
+        # The hub's thread holds a database connection of its own; give it back.
+        await self.loop.run_in_executor(self.executor, connections.close_all)
         log.info("dispatch.board_hub_stopped")
 
 
@@ -344,7 +359,12 @@ class BoardConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code) -> None:
         if self.municipality_id is None:
             return
-        BoardHub.get().remove(self.municipality_id, self)
+        hub = BoardHub.get()
+        hub.remove(self.municipality_id, self)
+        if not hub.follows and hub.task is not None:
+            # The last board closed: let the hub finish and hand back its connection.
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(hub.task), 5)
         layer = _cross_process_layer()
         if layer is not None:
             await layer.group_discard(group_name(self.municipality_id), self.channel_name)
