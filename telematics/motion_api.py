@@ -13,6 +13,8 @@ from typing import Any
 import django_filters
 from django.db import transaction
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
@@ -341,13 +343,31 @@ class GeofenceViewSet(
     ordering = ["name"]
     search_fields = ["name"]
 
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        description="A GeoJSON FeatureCollection.",
+        operation_id="geofences_list",
+    )
     def list(self, request, *args, **kwargs):
         fences = self.filter_queryset(self.get_queryset())
         return Response(geofence_collection(fences))
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, description="A GeoJSON Feature.")
     def retrieve(self, request, *args, **kwargs):
         return Response(geofence_feature(self.get_object()))
 
+    @extend_schema(
+        request={
+            "application/json": OpenApiTypes.OBJECT,
+            "multipart/form-data": OpenApiTypes.OBJECT,
+        },
+        responses={201: OpenApiTypes.OBJECT},
+        description=(
+            "A GeoJSON FeatureCollection, Feature or Polygon (JSON body, or a multipart `file`). "
+            "A circle is a Point with a `radius` property in metres. `?role=` sets the role of "
+            "features that do not give one. All or nothing: a 400 lists every problem."
+        ),
+    )
     def create(self, request, *args, **kwargs):
         municipality = request.user.municipality
         if municipality is None:
@@ -388,6 +408,7 @@ class GeofenceViewSet(
             ) from None
         return Response(geofence_collection(created), status=status.HTTP_201_CREATED)
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def update(self, request, *args, **kwargs):
         partial = kwargs.pop("partial", False)
         fence = self.get_object()
