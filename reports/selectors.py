@@ -212,8 +212,9 @@ def _db_motion_class():
     from fleet.selectors.fuel import DbMotion
 
     class ReportMotion(DbMotion):
-        """``DbMotion`` whose whole-day answers come from daily summaries loaded for the whole
-        fleet in one query, instead of one query per vehicle."""
+        """``DbMotion`` whose whole-day answers come from daily summaries, and trip distances
+        from trips, loaded for the whole fleet's month in one query each instead of a few
+        queries per vehicle."""
 
         def __init__(
             self,
@@ -221,10 +222,29 @@ def _db_motion_class():
             tz: str,
             days: dict[date, tuple[float, float]] | None,
             covered: tuple[date, date],
+            trips: list[tuple[float, float, float]] | None = None,
+            trips_span: tuple[float, float] | None = None,
         ) -> None:
             super().__init__(vehicle_id, tz)
             self._days = days
             self._covered = covered
+            self._trip_rows = trips
+            self._trips_span = trips_span
+
+        def _trips(self, t0: float, t1: float) -> float | None:
+            # Every trip overlapping a window inside the loaded span was loaded with it.
+            span = self._trips_span
+            if self._trip_rows is None or span is None or t0 < span[0] or t1 > span[1]:
+                return super()._trips(t0, t1)
+            total, any_trip = 0.0, False
+            for s, e, metres in self._trip_rows:
+                if not (s < t1 and e > t0):
+                    continue
+                any_trip = True
+                # As DbMotion: a trip cut by the window counts by its share of time inside.
+                share = 1.0 if e <= s else max(0.0, min(e, t1) - max(s, t0)) / (e - s)
+                total += (metres or 0.0) * share
+            return total / 1000.0 if any_trip else None
 
         def _daily(self, t0: float, t1: float, field_name: str) -> float | None:
             d0, d1 = self._midnight(t0), self._midnight(t1)
@@ -240,6 +260,23 @@ def _db_motion_class():
             return total / 1000.0 if field_name == "distance_m" else total
 
     return ReportMotion
+
+
+def _period_trips(
+    vehicle_ids: list[int], t0: datetime, t1: datetime
+) -> dict[int, list[tuple[float, float, float]]] | None:
+    """Per vehicle: (start, end, metres) of the stored trips overlapping [t0, t1); None when
+    there is no such table."""
+    model = _telematics_model("Trip", {"vehicle", "start_time", "end_time", "distance_m"})
+    if model is None:
+        return None
+    found: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
+    rows = model.objects.filter(
+        vehicle_id__in=vehicle_ids, start_time__lt=t1, end_time__gt=t0
+    ).values_list("vehicle_id", "start_time", "end_time", "distance_m")
+    for vid, start, end, metres in rows.iterator(chunk_size=5000):
+        found[vid].append((start.timestamp(), end.timestamp(), metres or 0.0))
+    return found
 
 
 def _daily_summaries(
@@ -289,6 +326,7 @@ def fuel_report_input(
         by_vehicle[row["vehicle_id"]].append(row)
     progress(10, "refuels")
     daily = _daily_summaries(ids, period.start, period.end)
+    trips = _period_trips(ids, t0, t1)
     anomalies = list(
         FuelAnomaly.objects.filter(
             municipality=municipality, vehicle_id__in=ids, occurred_at__gte=t0, occurred_at__lt=t1
@@ -312,7 +350,12 @@ def fuel_report_input(
         refuel_rows = by_vehicle.get(vehicle.pk, [])
         refuels = [_refuel(r) for r in refuel_rows]
         motion = motion_class(
-            vehicle.pk, tz, daily.get(vehicle.pk, {}) if daily is not None else None, covered
+            vehicle.pk,
+            tz,
+            daily.get(vehicle.pk, {}) if daily is not None else None,
+            covered,
+            trips.get(vehicle.pk, []) if trips is not None else None,
+            period_ts,
         )
         uses_hours = vehicle.uses_hours
         result = (

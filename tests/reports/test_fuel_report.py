@@ -2,7 +2,7 @@
 for the same period, and hand-computed values."""
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -264,3 +264,56 @@ def test_daily_summaries_give_gps_km_and_the_same_consumption_as_the_api(
     assert (row["consumption"], expected["method"]) == (expected["consumption"], "period")
     trend = {r["month"]: r for r in run.data["tables"][-1]["rows"]}
     assert trend["02/2025"]["km"] == 1200.0
+
+
+def test_full_to_full_over_stored_trips_matches_the_api(
+    municipality_a, users_a, api_client_for, django_capture_on_commit_callbacks
+):
+    from telematics.models import Device, Trip
+
+    van = VehicleFactory(municipality=municipality_a, plate="ΧΝΑ-4000", consumption_norm=None)
+    device = Device.objects.create(
+        municipality=municipality_a, unique_id="867000000000009", protocol="osmand"
+    )
+
+    def trip(start, hours, km):
+        Trip.objects.create(
+            municipality=municipality_a,
+            device=device,
+            vehicle=van,
+            emitted_at=start + timedelta(hours=hours),
+            start_time=start,
+            end_time=start + timedelta(hours=hours),
+            start_lat=35.51,
+            start_lon=24.02,
+            end_lat=35.51,
+            end_lon=24.02,
+            distance_m=km * 1000,
+            gps_distance_m=km * 1000,
+            distance_source="gps",
+            duration_s=hours * 3600,
+            moving_s=hours * 3600,
+            idle_s=0,
+            max_speed_kmh=80,
+            avg_speed_kmh=50,
+        )
+
+    # Half of this trip is after the first full fill (09:00): 50 of its 100 km count.
+    trip(_local(2025, 2, 10, 8), 2, 100)
+    trip(_local(2025, 2, 11, 8), 2, 300)
+    for day, litres in ((10, "40.00"), (14, "60.00")):
+        FuelEntryFactory(
+            municipality=municipality_a,
+            vehicle=van,
+            filled_at=_local(2025, 2, day, 9),
+            litres=Decimal(litres),
+            amount=Decimal("90.00"),
+            full_tank=True,
+        )
+    run = _generate(municipality_a, django_capture_on_commit_callbacks, language="en")
+    row = run.data["tables"][0]["rows"][0]
+    assert row["consumption"] == 17.14  # 60 l over 350 km
+    api = api_client_for(users_a[Role.MANAGER])
+    found = api.get("/api/v1/fuel-consumption/", {"start": "2025-02-01", "end": "2025-02-28"})
+    expected = found.json()["results"][0]
+    assert (expected["consumption"], expected["method"]) == (17.14, "full_to_full")
