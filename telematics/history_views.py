@@ -17,18 +17,41 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.generic import TemplateView
 
 from fleet.models import Vehicle
 from fleet.permissions import CapabilityRequiredMixin
 from fleet.scoping import scope_queryset
 from telematics.models import Position
+from telematics.motion.events import EventType
 from telematics.motion_models import MotionEvent, Stop, Trip
 
 # A day at one fix a second is 86,400 points; the replay needs far fewer, so longer days are
 # thinned evenly rather than sending megabytes to the browser.
 MAX_TRACK_POINTS = 20_000
 EVENTS_PER_PAGE = 100
+
+EVENT_LABELS = {
+    EventType.IGNITION_ON: gettext_lazy("Ignition on"),
+    EventType.IGNITION_OFF: gettext_lazy("Ignition off"),
+    EventType.OVERSPEED: gettext_lazy("Overspeed"),
+    EventType.IDLING: gettext_lazy("Idling"),
+    EventType.GEOFENCE_ENTER: gettext_lazy("Entered a geofence"),
+    EventType.GEOFENCE_EXIT: gettext_lazy("Left a geofence"),
+    EventType.BOUNDARY_EXIT: gettext_lazy("Left the municipality"),
+    EventType.BOUNDARY_ENTER: gettext_lazy("Came back into the municipality"),
+    EventType.AFTER_HOURS: gettext_lazy("Used outside working hours"),
+    EventType.TRACKER_OFFLINE: gettext_lazy("Tracker offline"),
+    EventType.TRACKER_ONLINE: gettext_lazy("Tracker back online"),
+    EventType.DRIVER_CHANGE: gettext_lazy("Driver changed"),
+    EventType.FUEL_DROP: gettext_lazy("Fuel drop while parked"),
+}
+
+
+def event_label(event_type: str) -> str:
+    label = EVENT_LABELS.get(event_type)
+    return str(label) if label is not None else event_type
 
 
 def _day_bounds(day: date, tz_name: str) -> tuple[datetime, datetime]:
@@ -86,6 +109,7 @@ def vehicle_day_history(*, vehicle: Vehicle, day: date, tz_name: str) -> dict[st
         {
             "id": e.pk,
             "type": e.type,
+            "label": event_label(e.type),
             "time": e.time.isoformat(),
             "lat": e.latitude,
             "lon": e.longitude,
@@ -180,16 +204,17 @@ class EventListView(CapabilityRequiredMixin, TemplateView):
             start, end = _day_bounds(day, tz_name)
             events = events.filter(**{f"time__{op}": start if op == "gte" else end})
         page = Paginator(events.order_by("-time"), EVENTS_PER_PAGE).get_page(params.get("page"))
+        rows = list(page.object_list)
+        for row in rows:
+            row.label = event_label(row.type)
         query = params.copy()
         query.pop("page", None)
         context.update(
             page=page,
-            events=page.object_list,
+            events=rows,
             vehicles=vehicles,
-            types=scope_queryset(MotionEvent.objects.all(), user)
-            .order_by("type")
-            .values_list("type", flat=True)
-            .distinct(),
+            # The known types, not a DISTINCT over the events table (it grows without bound).
+            types=[(value, str(label)) for value, label in EVENT_LABELS.items()],
             selected={
                 "vehicle": vehicle_id,
                 "type": event_type,

@@ -130,6 +130,7 @@ def test_events_list_filters_and_hides_other_municipalities(
     )
     assert response.status_code == 200
     assert [e.pk for e in response.context["events"]] == [mine.pk]
+    assert "<td>Overspeed</td>" in response.content.decode()
     everything = client.get("/telematics/events/")
     listed = [e.pk for e in everything.context["events"]]
     assert len(listed) == 4
@@ -155,6 +156,8 @@ def test_history_replay_moves_the_marker_in_a_real_browser(live_server, municipa
     device = DeviceFactory(municipality=municipality_a)
     for i in range(30):  # half an hour northwards, one fix a minute
         _position(vehicle, device, datetime(2026, 3, 10, 8, i, tzinfo=UTC), 35.50 + i * 0.0005)
+    StopFactory(municipality=municipality_a, vehicle=vehicle, device=device, place="Οδός <b>Α</b>")
+    MotionEventFactory(municipality=municipality_a, vehicle=vehicle, device=device)
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
@@ -185,6 +188,9 @@ def test_history_replay_moves_the_marker_in_a_real_browser(live_server, municipa
             "Number(document.getElementById('history-slider').value) >= 29", timeout=15_000
         )
         assert page.locator("#history-play").inner_text() == "Play"  # stopped at the end
+        # The stop's name is shown as text, never as markup.
+        assert page.locator(".leaflet-interactive").count() >= 3  # track, stop, event
+        assert page.locator("#history-stops li").inner_text().endswith("Οδός <b>Α</b> · 40 min")
         # Let the base map's streets request finish before the server goes away.
         page.wait_for_load_state("networkidle")
         browser.close()
