@@ -11,10 +11,10 @@ holding licences and ΠΕΙ, insurance and ΚΤΕΟ documents, and a live positi
 busy with a queued job, a share parked with only a depot); one new job. Then the full
 ``selectors.job_suggestions`` call, as the API's ``GET /jobs/<id>/suggestions/`` makes it (facts
 from the database, the rules, road times for every vehicle from its live position or depot,
-ranking), ``--runs`` times after one warm-up call (the graph is loaded and its reversed search
-structures are built once per process). Figures: median and p95 of the whole call, and the
-median of each stage. Also the same road times through ``Router.matrix`` (one search per
-vehicle) for comparison with the one backward search used.
+ranking), ``--runs`` times after one warm-up call (the graph and its core table are built once
+per process). Figures: median and p95 of the whole call, and the
+median of each stage. Also one ``Router.matrix`` call for all origins under a single profile,
+for comparison with the per-profile calls the suggestions make.
 """
 
 from __future__ import annotations
@@ -261,7 +261,7 @@ def main() -> None:
     router = router_for(municipality)
     print(f"graph: {router.net.n_nodes} junctions, {router.net.n_edges} road stretches")
 
-    selectors.job_suggestions(job=job)  # warm-up: graph, profiles, reversed searches
+    selectors.job_suggestions(job=job)  # warm-up: graph, profiles, core tables
     if args.profile:
         profile(municipality, job)
         return

@@ -405,18 +405,16 @@ def travel_to(
         log.warning("dispatch.routing_unavailable municipality=%s error=%s", municipality.pk, exc)
         return {vid: _straight_line(o, destination) for vid, o in facts.origins.items()}, False
 
-    from dispatch.travel import many_to_one  # noqa: PLC0415
-
-    # One backward search per routing profile (vehicles of the same weight and height share the
-    # roads they may use).
+    # One matrix per routing profile (vehicles of the same weight and height share the roads
+    # they may use); the router answers many-to-one from its all-pairs core table.
     groups: dict[object, list[int]] = defaultdict(list)
     for vid in facts.origins:
         groups[facts.profiles.get(vid)].append(vid)
     out: dict[int, rules.Travel] = {}
     for profile, vids in groups.items():
-        result = many_to_one(router, [facts.origins[v] for v in vids], destination, vehicle=profile)
+        result = router.matrix([facts.origins[v] for v in vids], [destination], vehicle=profile)
         for k, vid in enumerate(vids):
-            out[vid] = rules.Travel(float(result.durations_s[k]), float(result.lengths_m[k]))
+            out[vid] = rules.Travel(float(result.durations_s[k, 0]), float(result.lengths_m[k, 0]))
     return out, True
 
 
