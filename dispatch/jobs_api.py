@@ -395,7 +395,18 @@ class VehicleQueueView(ConflictMixin, APIView):
             }
         )
 
-    @extend_schema(request=QueueSerializer)
+    @extend_schema(
+        request=QueueSerializer,
+        responses={
+            200: inline_serializer(
+                "QueueVersion",
+                {
+                    "vehicle": serializers.IntegerField(),
+                    "queue_version": serializers.IntegerField(),
+                },
+            )
+        },
+    )
     def post(self, request, vehicle_id: int):
         vehicle = self.vehicle(vehicle_id)
         data = QueueSerializer(data=request.data)

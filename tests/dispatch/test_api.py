@@ -381,3 +381,16 @@ def test_recurrence_factory_rule_is_scoped(municipality_a, municipality_b, users
     mine = RecurrenceRuleFactory(municipality=municipality_a)
     body = api_client_for(users_a[Role.AUDITOR]).get("/api/v1/recurring-jobs/").json()
     assert [r["id"] for r in body["results"]] == [mine.pk]
+
+
+def test_openapi_schema_describes_the_dispatch_endpoints(users_a, api_client_for):
+    schema = api_client_for(users_a[Role.ADMIN]).get("/api/schema/?format=json").json()
+    for path in (
+        "/api/v1/jobs/{id}/suggestions/",
+        "/api/v1/jobs/{id}/assign/",
+        "/api/v1/jobs/{id}/transition/",
+        "/api/v1/movement-orders/{id}/approve/",
+        "/api/v1/plans/{id}/apply/",
+        "/api/v1/dispatch/queues/{vehicle_id}/",
+    ):
+        assert path in schema["paths"], path
