@@ -266,7 +266,6 @@ def main() -> None:
 
     from django.test import Client
 
-
     web_port = free_port()
     port_file = workdir / "gateway-ports.json"
     web = start(
