@@ -368,6 +368,7 @@ class VehicleQueueView(ConflictMixin, APIView):
     read_capability = "dispatch.view"
     write_capability = "dispatch.edit"
     url_kwarg_models = {"vehicle_id": "fleet.Vehicle"}
+    serializer_class = QueueSerializer  # for the schema; each method documents its own shapes
 
     def vehicle(self, vehicle_id: int) -> Vehicle:
         return get_object_or_404(

@@ -37,7 +37,7 @@ class GatewayConfig:
     max_inflight_frames: int = 8
     max_connections: int = 20_000
     # How often the live state of vehicles (and devices' last-seen) is written.
-    live_state_interval: float = 1.0
+    live_state_interval: float = 0.5  # the board promises a marker moves within a second
     # How often devices' last-seen times are written (offline detection needs no more).
     device_seen_interval: float = 30.0
     # How often stored positions are handed to the workers, per device, as one time range.
