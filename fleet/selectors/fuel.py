@@ -250,7 +250,7 @@ class DbMotion:
             "DailySummary", {"vehicle", "day", "distance_m", "engine_hours"}
         )
         self.event = _telematics_model(
-            "Event", {"vehicle", "type", "time", "latitude", "longitude"}
+            "MotionEvent", {"vehicle", "type", "time", "latitude", "longitude"}
         )
 
     def fixes_near(self, t: float, window_s: float) -> list[checks.Fix]:
