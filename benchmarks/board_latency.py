@@ -362,7 +362,8 @@ def main() -> None:
         )
         print(
             f"  gateway to live-state row: median {statistics.median(to_row) * 1000:.0f} ms, "
-            f"p95 {q(to_row, 0.95) * 1000:.0f} ms (the gateway flushes live state once a second)"
+            f"p95 {q(to_row, 0.95) * 1000:.0f} ms"
+            " (the gateway flushes live state every live_state_interval, 0.5 s by default)"
         )
         print(
             f"  row to marker (web poll, WebSocket, browser): median "
