@@ -23,6 +23,7 @@ from dispatch.models import Job, MovementOrder, Plan, Shift
 from fleet.choices import Role
 from fleet.permissions import CapabilityRequiredMixin, has_capability
 from fleet.scoping import ScopedQuerysetMixin, scope_queryset
+from fleet.selectors.register import driver_for_user
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +230,7 @@ class DriverJobsView(CapabilityRequiredMixin, TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        driver = selectors.driver_for_user(self.request.user)
+        driver = driver_for_user(self.request.user)
         context["driver"] = driver
         context["jobs"] = selectors.driver_jobs(driver=driver) if driver else []
         context["vehicle"] = next(
@@ -246,7 +247,7 @@ class DriverReportView(CapabilityRequiredMixin, View):
     capability = "driver.self"
 
     def post(self, request, kind: str):
-        driver = selectors.driver_for_user(request.user)
+        driver = driver_for_user(request.user)
         jobs = selectors.driver_jobs(driver=driver) if driver else []
         vehicle = next((j.vehicle for j in jobs if j.vehicle_id), None)
         if driver is None or vehicle is None:

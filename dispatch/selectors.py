@@ -741,10 +741,6 @@ def shifts_on(*, municipality: Municipality, day: date) -> QuerySet:
 # --- the driver's page -------------------------------------------------------------------------
 
 
-def driver_for_user(user) -> Driver | None:
-    return Driver.objects.filter(user=user, municipality_id=user.municipality_id).first()
-
-
 def driver_jobs(*, driver: Driver, now: datetime | None = None) -> list[Job]:
     """The driver's jobs for today in order: what is under way, then the queue, then what got
     done today."""

@@ -28,6 +28,11 @@ def vehicle_list(*, municipality_id: int | None, search: str = "", **filters) ->
     return qs.filter(**{k: v for k, v in filters.items() if v})
 
 
+def driver_for_user(user) -> Driver | None:
+    """The driver record behind a login, only within the user's own municipality."""
+    return Driver.objects.filter(user=user, municipality_id=user.municipality_id).first()
+
+
 def driver_list(*, municipality_id: int | None, search: str = "", **filters) -> QuerySet:
     qs = Driver.objects.select_related("department").prefetch_related("licences")
     if municipality_id is not None:

@@ -35,6 +35,7 @@ from fleet.models.fuel import AnomalyKind, AnomalyStatus, FuelSource, ImportStat
 from fleet.permissions import CapabilityRequiredMixin, has_capability
 from fleet.scoping import ScopedQuerysetMixin, scope_queryset
 from fleet.selectors import fuel as selectors
+from fleet.selectors.register import driver_for_user
 from fleet.services import fuel as services
 
 FIELD_LABELS = {
@@ -347,7 +348,7 @@ class DriverRefuelView(CapabilityRequiredMixin, ServiceFormMixin, FormView):
     template_name = "fleet/fuel/driver_refuel.html"
 
     def save(self, form):
-        driver = getattr(self.request.user, "driver", None)
+        driver = driver_for_user(self.request.user)
         if driver is None:
             raise PermissionDenied
         return services.fuel_entry_record(

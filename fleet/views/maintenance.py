@@ -35,6 +35,7 @@ from fleet.models.maintenance import WorkOrderStatus
 from fleet.permissions import CapabilityRequiredMixin, has_capability
 from fleet.scoping import ScopedQuerysetMixin, scope_queryset
 from fleet.selectors import maintenance as selectors
+from fleet.selectors.register import driver_for_user
 from fleet.services import maintenance as services
 from fleet.views.fuel import (
     PostOnlyObjectView,
@@ -309,7 +310,7 @@ class DriverDefectView(CapabilityRequiredMixin, ServiceFormMixin, FormView):
     template_name = "fleet/maintenance/driver_defect.html"
 
     def save(self, form):
-        driver = getattr(self.request.user, "driver", None)
+        driver = driver_for_user(self.request.user)
         if driver is None:
             raise PermissionDenied
         return services.work_order_report(
