@@ -27,6 +27,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "register.edit": frozenset({ADMIN, MANAGER}),
     "telematics.view": OFFICE,
     "devices.manage": frozenset({ADMIN}),
+    # Drawing, editing, importing and deleting geofences (the municipality's own places).
+    "geofences.edit": frozenset({ADMIN, MANAGER}),
     "routing.use": frozenset({ADMIN, MANAGER, DISPATCHER}),
     "dispatch.view": frozenset({ADMIN, MANAGER, DISPATCHER, AUDITOR}),
     "dispatch.edit": frozenset({ADMIN, DISPATCHER}),

@@ -111,3 +111,32 @@ def live_vehicles(*, user, now: datetime | None = None) -> list[LiveVehicle]:
             )
         )
     return result
+
+
+# ------------------------------------------------------------------------------------------------
+# geofences (page: telematics/geofence_views.py)
+
+
+def geofence_list(*, user) -> QuerySet:
+    """The user's municipality's geofences, by name."""
+    from telematics.motion_models import Geofence
+
+    return scope_queryset(Geofence.objects.all(), user).order_by("name", "pk")
+
+
+def geofence_feature(fence) -> dict:
+    """A geofence as a GeoJSON Feature in the form the import accepts (a circle is its centre
+    Point with a ``radius`` in metres), so an export can be imported again."""
+    properties: dict = {
+        "name": fence.name,
+        "role": fence.role,
+        "active": fence.active,
+        "speed_limit_kmh": fence.speed_limit_kmh,
+    }
+    if fence.radius_m is not None:
+        properties["radius"] = fence.radius_m
+    return {"type": "Feature", "id": fence.pk, "geometry": fence.geometry, "properties": properties}
+
+
+def geofence_feature_collection(fences) -> dict:
+    return {"type": "FeatureCollection", "features": [geofence_feature(f) for f in fences]}
