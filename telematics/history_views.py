@@ -5,128 +5,30 @@ Both pages read through the municipality scope: another municipality's vehicle i
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.generic import TemplateView
 
 from fleet.models import Vehicle
 from fleet.permissions import CapabilityRequiredMixin
 from fleet.scoping import scope_queryset
-from telematics.models import Position
-from telematics.motion.events import EventType
-from telematics.motion_models import MotionEvent, Stop, Trip
+from telematics.motion_models import MotionEvent
+from telematics.selectors import (
+    EVENT_LABELS,
+    event_label,
+    local_day_bounds,
+    vehicle_day_history,
+)
 
-# A day at one fix a second is 86,400 points; the replay needs far fewer, so longer days are
-# thinned evenly rather than sending megabytes to the browser.
-MAX_TRACK_POINTS = 20_000
 EVENTS_PER_PAGE = 100
-
-EVENT_LABELS = {
-    EventType.IGNITION_ON: gettext_lazy("Ignition on"),
-    EventType.IGNITION_OFF: gettext_lazy("Ignition off"),
-    EventType.OVERSPEED: gettext_lazy("Overspeed"),
-    EventType.IDLING: gettext_lazy("Idling"),
-    EventType.GEOFENCE_ENTER: gettext_lazy("Entered a geofence"),
-    EventType.GEOFENCE_EXIT: gettext_lazy("Left a geofence"),
-    EventType.BOUNDARY_EXIT: gettext_lazy("Left the municipality"),
-    EventType.BOUNDARY_ENTER: gettext_lazy("Came back into the municipality"),
-    EventType.AFTER_HOURS: gettext_lazy("Used outside working hours"),
-    EventType.TRACKER_OFFLINE: gettext_lazy("Tracker offline"),
-    EventType.TRACKER_ONLINE: gettext_lazy("Tracker back online"),
-    EventType.DRIVER_CHANGE: gettext_lazy("Driver changed"),
-    EventType.FUEL_DROP: gettext_lazy("Fuel drop while parked"),
-}
-
-
-def event_label(event_type: str) -> str:
-    label = EVENT_LABELS.get(event_type)
-    return str(label) if label is not None else event_type
-
-
-def _day_bounds(day: date, tz_name: str) -> tuple[datetime, datetime]:
-    """A calendar day in the municipality's time zone (23 or 25 hours on DST changes)."""
-    tz = ZoneInfo(tz_name or "Europe/Athens")
-    start = datetime.combine(day, time.min, tzinfo=tz)
-    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
-    return start, end
-
-
-def vehicle_day_history(*, vehicle: Vehicle, day: date, tz_name: str) -> dict[str, Any]:
-    """Track points, trips, stops and events of one vehicle over one local day, as plain data."""
-    start, end = _day_bounds(day, tz_name)
-    rows = Position.objects.filter(
-        vehicle=vehicle, fix_time__gte=start, fix_time__lt=end, valid=True
-    ).order_by("fix_time")
-    total = rows.count()
-    points = list(
-        rows.values_list("fix_time", "latitude", "longitude", "speed_kmh")[: MAX_TRACK_POINTS * 5]
-    )
-    if len(points) > MAX_TRACK_POINTS:
-        step = len(points) / MAX_TRACK_POINTS
-        points = [points[int(i * step)] for i in range(MAX_TRACK_POINTS)] + [points[-1]]
-    track = [
-        [round(lat, 6), round(lon, 6), int(t.timestamp()), round(speed or 0.0, 1)]
-        for t, lat, lon, speed in points
-    ]
-    overlap = Q(vehicle=vehicle, start_time__lt=end, end_time__gt=start)
-    trips = [
-        {
-            "id": t.pk,
-            "start": t.start_time.isoformat(),
-            "end": t.end_time.isoformat(),
-            "from": t.start_place,
-            "to": t.end_place,
-            "km": round(t.distance_m / 1000.0, 2),
-            "max_kmh": round(t.max_speed_kmh),
-            "driver": str(t.driver) if t.driver_id else "",
-        }
-        for t in Trip.objects.filter(overlap).select_related("driver").order_by("start_time")
-    ]
-    stops = [
-        {
-            "id": s.pk,
-            "start": s.start_time.isoformat(),
-            "end": s.end_time.isoformat(),
-            "place": s.place,
-            "lat": s.latitude,
-            "lon": s.longitude,
-            "minutes": round(s.duration_s / 60.0),
-        }
-        for s in Stop.objects.filter(overlap).order_by("start_time")
-    ]
-    events = [
-        {
-            "id": e.pk,
-            "type": e.type,
-            "label": event_label(e.type),
-            "time": e.time.isoformat(),
-            "lat": e.latitude,
-            "lon": e.longitude,
-            "facts": e.facts,
-        }
-        for e in MotionEvent.objects.filter(
-            vehicle=vehicle, time__gte=start, time__lt=end
-        ).order_by("time")[:2000]
-    ]
-    return {
-        "track": track,
-        "trips": trips,
-        "stops": stops,
-        "events": events,
-        "positions": total,
-        "thinned": total > len(track),
-    }
 
 
 class VehicleHistoryView(CapabilityRequiredMixin, TemplateView):
@@ -201,7 +103,7 @@ class EventListView(CapabilityRequiredMixin, TemplateView):
             if day is None:
                 errors.append(_("The day must be given as YYYY-MM-DD."))
                 continue
-            start, end = _day_bounds(day, tz_name)
+            start, end = local_day_bounds(day, tz_name)
             events = events.filter(**{f"time__{op}": start if op == "gte" else end})
         page = Paginator(events.order_by("-time"), EVENTS_PER_PAGE).get_page(params.get("page"))
         rows = list(page.object_list)

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from fleet.scoping import scope_queryset
 from telematics.models import Device, DeviceAssignment, Position, UnknownDevice, VehicleLiveState
+from telematics.motion.events import EventType
+from telematics.motion_models import MotionEvent, Stop, Trip
 
 # Longest time range one positions request may ask for: a month of one vehicle at one fix a
 # second is 2.7 million rows, which is where a request stops being a request.
@@ -140,3 +145,107 @@ def geofence_feature(fence) -> dict:
 
 def geofence_feature_collection(fences) -> dict:
     return {"type": "FeatureCollection", "features": [geofence_feature(f) for f in fences]}
+
+
+# ------------------------------------------------------------------------------------------------
+# vehicle history (one vehicle, one local day)
+
+# A day at one fix a second is 86,400 points; the replay needs far fewer, so longer days are
+# thinned evenly rather than sending megabytes to the browser.
+MAX_TRACK_POINTS = 20_000
+
+EVENT_LABELS = {
+    EventType.IGNITION_ON: gettext_lazy("Ignition on"),
+    EventType.IGNITION_OFF: gettext_lazy("Ignition off"),
+    EventType.OVERSPEED: gettext_lazy("Overspeed"),
+    EventType.IDLING: gettext_lazy("Idling"),
+    EventType.GEOFENCE_ENTER: gettext_lazy("Entered a geofence"),
+    EventType.GEOFENCE_EXIT: gettext_lazy("Left a geofence"),
+    EventType.BOUNDARY_EXIT: gettext_lazy("Left the municipality"),
+    EventType.BOUNDARY_ENTER: gettext_lazy("Came back into the municipality"),
+    EventType.AFTER_HOURS: gettext_lazy("Used outside working hours"),
+    EventType.TRACKER_OFFLINE: gettext_lazy("Tracker offline"),
+    EventType.TRACKER_ONLINE: gettext_lazy("Tracker back online"),
+    EventType.DRIVER_CHANGE: gettext_lazy("Driver changed"),
+    EventType.FUEL_DROP: gettext_lazy("Fuel drop while parked"),
+}
+
+
+def event_label(event_type: str) -> str:
+    label = EVENT_LABELS.get(event_type)
+    return str(label) if label is not None else event_type
+
+
+def local_day_bounds(day: date, tz_name: str) -> tuple[datetime, datetime]:
+    """A calendar day in the municipality's time zone (23 or 25 hours on DST changes)."""
+    tz = ZoneInfo(tz_name or "Europe/Athens")
+    start = datetime.combine(day, time.min, tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=tz)
+    return start, end
+
+
+def vehicle_day_history(*, vehicle: Any, day: date, tz_name: str) -> dict[str, Any]:
+    """Track points, trips, stops and events of one vehicle over one local day, as plain data."""
+    start, end = local_day_bounds(day, tz_name)
+    rows = Position.objects.filter(
+        vehicle=vehicle, fix_time__gte=start, fix_time__lt=end, valid=True
+    ).order_by("fix_time")
+    total = rows.count()
+    points = list(
+        rows.values_list("fix_time", "latitude", "longitude", "speed_kmh")[: MAX_TRACK_POINTS * 5]
+    )
+    if len(points) > MAX_TRACK_POINTS:
+        step = len(points) / MAX_TRACK_POINTS
+        points = [points[int(i * step)] for i in range(MAX_TRACK_POINTS)] + [points[-1]]
+    track = [
+        [round(lat, 6), round(lon, 6), int(t.timestamp()), round(speed or 0.0, 1)]
+        for t, lat, lon, speed in points
+    ]
+    overlap = Q(vehicle=vehicle, start_time__lt=end, end_time__gt=start)
+    trips = [
+        {
+            "id": t.pk,
+            "start": t.start_time.isoformat(),
+            "end": t.end_time.isoformat(),
+            "from": t.start_place,
+            "to": t.end_place,
+            "km": round(t.distance_m / 1000.0, 2),
+            "max_kmh": round(t.max_speed_kmh),
+            "driver": str(t.driver) if t.driver_id else "",
+        }
+        for t in Trip.objects.filter(overlap).select_related("driver").order_by("start_time")
+    ]
+    stops = [
+        {
+            "id": s.pk,
+            "start": s.start_time.isoformat(),
+            "end": s.end_time.isoformat(),
+            "place": s.place,
+            "lat": s.latitude,
+            "lon": s.longitude,
+            "minutes": round(s.duration_s / 60.0),
+        }
+        for s in Stop.objects.filter(overlap).order_by("start_time")
+    ]
+    events = [
+        {
+            "id": e.pk,
+            "type": e.type,
+            "label": event_label(e.type),
+            "time": e.time.isoformat(),
+            "lat": e.latitude,
+            "lon": e.longitude,
+            "facts": e.facts,
+        }
+        for e in MotionEvent.objects.filter(
+            vehicle=vehicle, time__gte=start, time__lt=end
+        ).order_by("time")[:2000]
+    ]
+    return {
+        "track": track,
+        "trips": trips,
+        "stops": stops,
+        "events": events,
+        "positions": total,
+        "thinned": total > len(track),
+    }
