@@ -355,3 +355,22 @@ class DailySummary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.vehicle_id} {self.day}"
+
+
+class MotionCatchup(models.Model):
+    """The motion catch-up's note per device (``telematics.motion_catchup``): it enqueued the
+    processing of the stored positions up to ``through`` at ``enqueued_at``, so it does not
+    enqueue the same range again before the retry interval."""
+
+    device = models.OneToOneField(
+        "telematics.Device", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    through = models.DateTimeField()
+    enqueued_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("motion catch-up")
+        verbose_name_plural = _("motion catch-ups")
+
+    def __str__(self) -> str:
+        return f"{self.device_id} {self.through:%Y-%m-%d %H:%M:%S}"
