@@ -149,19 +149,3 @@ class DriverActionForm(forms.Form):
     reason = forms.CharField(required=False, max_length=2000)
     text = forms.CharField(required=False, max_length=4000)
     photo = forms.FileField(required=False)
-
-
-class DefectForm(forms.Form):
-    title = forms.CharField(label=_("What is wrong"), max_length=200)
-    description = forms.CharField(label=_("Details"), required=False, widget=forms.Textarea)
-    takes_off_road = forms.BooleanField(label=_("The vehicle cannot be driven"), required=False)
-
-
-class RefuelForm(forms.Form):
-    litres = forms.DecimalField(label=_("Litres"), min_value=0.1, max_digits=7, decimal_places=2)
-    amount = forms.DecimalField(
-        label=_("Amount (€)"), min_value=0, max_digits=9, decimal_places=2, required=False
-    )
-    odometer_km = forms.DecimalField(
-        label=_("Odometer (km)"), min_value=0, max_digits=10, decimal_places=1, required=False
-    )

@@ -9,7 +9,7 @@ import logging
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -236,61 +236,7 @@ class DriverJobsView(CapabilityRequiredMixin, TemplateView):
         context["vehicle"] = next(
             (j.vehicle for j in context["jobs"] if j.status != JobStatus.DONE and j.vehicle), None
         )
-        context["defect_form"] = forms.DefectForm()
-        context["refuel_form"] = forms.RefuelForm()
         return context
-
-
-class DriverReportView(CapabilityRequiredMixin, View):
-    """The driver reports a defect or logs a refuel for the vehicle they drive today."""
-
-    capability = "driver.self"
-
-    def post(self, request, kind: str):
-        driver = driver_for_user(request.user)
-        jobs = selectors.driver_jobs(driver=driver) if driver else []
-        vehicle = next((j.vehicle for j in jobs if j.vehicle_id), None)
-        if driver is None or vehicle is None:
-            messages.error(request, _("No vehicle is assigned to you today."))
-            return HttpResponseRedirect(reverse("dispatch:driver_jobs"))
-        try:
-            if kind == "defect":
-                form = forms.DefectForm(request.POST)
-                if not form.is_valid():
-                    raise ValidationError(_("Describe the defect."))
-                from fleet.services.maintenance import work_order_report  # noqa: PLC0415
-
-                work_order_report(
-                    municipality=driver.municipality,
-                    vehicle=vehicle,
-                    reported_by=request.user,
-                    reported_by_driver=driver,
-                    **form.cleaned_data,
-                )
-                messages.success(request, _("Defect reported to the workshop."))
-            elif kind == "refuel":
-                form = forms.RefuelForm(request.POST)
-                if not form.is_valid():
-                    raise ValidationError(_("Enter the litres (and the amount and odometer)."))
-                from fleet.services.fuel import fuel_entry_record  # noqa: PLC0415
-
-                data = form.cleaned_data
-                fuel_entry_record(
-                    municipality=driver.municipality,
-                    created_by=request.user,
-                    vehicle=vehicle,
-                    driver=driver,
-                    filled_at=timezone.now(),
-                    litres=data["litres"],
-                    amount=data.get("amount"),
-                    odometer_km=data.get("odometer_km"),
-                )
-                messages.success(request, _("Refuel logged."))
-            else:
-                raise Http404
-        except ValidationError as exc:
-            messages.error(request, _errors(exc))
-        return HttpResponseRedirect(reverse("dispatch:driver_jobs"))
 
 
 # --- movement orders ---------------------------------------------------------------------------

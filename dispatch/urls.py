@@ -16,8 +16,6 @@ from dispatch import board_views, jobs_views  # noqa: E402
 urlpatterns += [
     path("", board_views.BoardView.as_view(), name="board"),
     path("me/", jobs_views.DriverJobsView.as_view(), name="driver_jobs"),
-    path("me/defect/", jobs_views.DriverReportView.as_view(), {"kind": "defect"}, "driver_defect"),
-    path("me/refuel/", jobs_views.DriverReportView.as_view(), {"kind": "refuel"}, "driver_refuel"),
     path("jobs/", jobs_views.JobListView.as_view(), name="job_list"),
     path("jobs/new/", jobs_views.JobCreateView.as_view(), name="job_create"),
     path("jobs/<int:pk>/", jobs_views.JobDetailView.as_view(), name="job_detail"),

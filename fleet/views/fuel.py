@@ -15,6 +15,7 @@ from django.db import transaction
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import DetailView, FormView, ListView, TemplateView, View
@@ -140,11 +141,47 @@ class ServiceFormMixin:
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context["form_title"] = self.form_title
-        context["cancel_url"] = self.request.GET.get("next") or self.cancel_url()
+        context["cancel_url"] = _safe_next(self.request) or self.cancel_url()
         return context
 
     def cancel_url(self) -> str:
         return reverse("fleet:fuel_entry_list")
+
+
+def _safe_next(request) -> str | None:
+    """The ``next`` parameter when it points back into this site, else None."""
+    target = request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return None
+
+
+class DriverFormMixin:
+    """The driver's phone forms: today's vehicle (``?vehicle=<id>`` from the driver's page) is
+    chosen already, and saving or cancelling goes back to the driver's page."""
+
+    capability = "driver.self"
+
+    def get_initial(self):
+        initial = super().get_initial()
+        vehicle = self.request.GET.get("vehicle", "")
+        if vehicle.isdigit():
+            initial["vehicle"] = int(vehicle)  # the form's scoped choices still decide
+        return initial
+
+    def driver(self):
+        driver = driver_for_user(self.request.user)
+        if driver is None:
+            raise PermissionDenied
+        return driver
+
+    def get_success_url(self):
+        return reverse("fleet:driver_home")
+
+    def cancel_url(self):
+        return reverse("fleet:driver_home")
 
 
 def _fields(form, exclude=()) -> dict:
@@ -339,31 +376,21 @@ class DriverRefuelForm(ScopedForm):
         self.initial.setdefault("filled_at", timezone.localtime().replace(second=0))
 
 
-class DriverRefuelView(CapabilityRequiredMixin, ServiceFormMixin, FormView):
+class DriverRefuelView(DriverFormMixin, CapabilityRequiredMixin, ServiceFormMixin, FormView):
     """The driver's phone form: which vehicle, how many litres, what the meter says."""
 
-    capability = "driver.self"
     form_class = DriverRefuelForm
     form_title = gettext_lazy("Log a refuel")
     template_name = "fleet/fuel/driver_refuel.html"
 
     def save(self, form):
-        driver = driver_for_user(self.request.user)
-        if driver is None:
-            raise PermissionDenied
         return services.fuel_entry_record(
             municipality=self.request.user.municipality,
             created_by=self.request.user,
-            driver=driver,
+            driver=self.driver(),
             source=FuelSource.MANUAL,
             **_fields(form),
         )
-
-    def get_success_url(self):
-        return reverse("fleet:driver_home")
-
-    def cancel_url(self):
-        return reverse("fleet:driver_home")
 
 
 # --- Imports --------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -35,9 +35,9 @@ from fleet.models.maintenance import WorkOrderStatus
 from fleet.permissions import CapabilityRequiredMixin, has_capability
 from fleet.scoping import ScopedQuerysetMixin, scope_queryset
 from fleet.selectors import maintenance as selectors
-from fleet.selectors.register import driver_for_user
 from fleet.services import maintenance as services
 from fleet.views.fuel import (
+    DriverFormMixin,
     PostOnlyObjectView,
     ServiceFormMixin,
     SimpleCreateView,
@@ -301,30 +301,20 @@ class DefectForm(ScopedForm):
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
 
 
-class DriverDefectView(CapabilityRequiredMixin, ServiceFormMixin, FormView):
+class DriverDefectView(DriverFormMixin, CapabilityRequiredMixin, ServiceFormMixin, FormView):
     """The driver's phone form: report a defect of a vehicle."""
 
-    capability = "driver.self"
     form_class = DefectForm
     form_title = gettext_lazy("Report a defect")
     template_name = "fleet/maintenance/driver_defect.html"
 
     def save(self, form):
-        driver = driver_for_user(self.request.user)
-        if driver is None:
-            raise PermissionDenied
         return services.work_order_report(
             municipality=self.request.user.municipality,
             reported_by=self.request.user,
-            reported_by_driver=driver,
+            reported_by_driver=self.driver(),
             **_fields(form),
         )
-
-    def get_success_url(self):
-        return reverse("fleet:driver_home")
-
-    def cancel_url(self):
-        return reverse("fleet:driver_home")
 
 
 # --- Service plans --------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from django.db.models import Model
 from django.http import FileResponse, Http404, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
-from django.views.generic import DetailView, ListView, TemplateView
+from django.views.generic import DetailView, ListView, TemplateView, View
 from django.views.generic.edit import CreateView, UpdateView
 
 from fleet.choices import DocumentKind, FuelType, VehicleCategory, VehicleStatus
@@ -36,9 +36,14 @@ class DashboardView(CapabilityRequiredMixin, TemplateView):
         return super().dispatch(request, *args, **kwargs)
 
 
-class DriverHomeView(CapabilityRequiredMixin, TemplateView):
+class DriverHomeView(CapabilityRequiredMixin, View):
+    """A driver's home is the one driver's page: today's jobs, with the refuel and defect forms
+    a tap away."""
+
     capability = "driver.self"
-    template_name = "fleet/driver_home.html"
+
+    def get(self, request):
+        return HttpResponseRedirect(reverse("dispatch:driver_jobs"))
 
 
 class RegisterListView(CapabilityRequiredMixin, ListView):

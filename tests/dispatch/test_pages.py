@@ -175,19 +175,49 @@ def test_driver_sends_a_note_and_a_photo(users_a, web_client_for, driver_with_jo
     assert job.photo
 
 
-def test_driver_reports_a_defect_and_a_refuel(users_a, web_client_for, driver_with_job):
+def test_driver_reports_a_defect_and_a_refuel_for_todays_vehicle(
+    users_a, web_client_for, driver_with_job
+):
+    """The driver's page links the one refuel and defect forms with today's vehicle chosen."""
     from fleet.models.fuel import FuelEntry
     from fleet.models.maintenance import WorkOrder
 
     driver, _job, _other, vehicle = driver_with_job
     client = web_client_for(users_a[Role.DRIVER])
-    client.post("/dispatch/me/defect/", {"title": "Σπασμένος καθρέφτης", "description": ""})
+    page = client.get("/dispatch/me/").content.decode()
+    defect_url = f"/maintenance/defect/?vehicle={vehicle.pk}"
+    refuel_url = f"/fuel/refuel/?vehicle={vehicle.pk}"
+    assert defect_url in page and refuel_url in page
+
+    form = client.get(defect_url).content.decode()
+    assert f'<option value="{vehicle.pk}" selected>' in form
+    response = client.post(defect_url, {"vehicle": vehicle.pk, "title": "Σπασμένος καθρέφτης"})
+    assert response.status_code == 302
+    assert response["Location"] == "/me/"
+    assert client.get("/me/")["Location"] == "/dispatch/me/"
     order = WorkOrder.objects.get()
-    assert order.vehicle == vehicle
-    assert order.reported_by_driver == driver
-    client.post("/dispatch/me/refuel/", {"litres": "80.5", "amount": "130.00", "odometer_km": ""})
+    assert (order.vehicle, order.reported_by_driver) == (vehicle, driver)
+
+    response = client.post(
+        refuel_url,
+        {
+            "vehicle": vehicle.pk,
+            "filled_at": "2025-02-03T10:15",
+            "litres": "80.5",
+            "full_tank": "on",
+        },
+    )
+    assert response.status_code == 302
     entry = FuelEntry.objects.get()
     assert (entry.vehicle, entry.driver, str(entry.litres)) == (vehicle, driver, "80.50")
+
+
+def test_driver_form_cancel_link_stays_on_the_site(users_a, web_client_for, driver_with_job):
+    client = web_client_for(users_a[Role.DRIVER])
+    page = client.get("/fuel/refuel/?next=https://evil.example/").content.decode()
+    assert 'href="https://evil.example/"' not in page and 'href="/me/"' in page
+    page = client.get("/fuel/refuel/?next=/dispatch/me/").content.decode()
+    assert 'href="/dispatch/me/"' in page
 
 
 def test_movement_order_request_and_decision_pages(municipality_a, users_a, web_client_for, crewed):
