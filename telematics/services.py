@@ -254,6 +254,9 @@ def _geofence_polygon(geometry: dict) -> dict:
         )
     normalised = {"type": gtype, "coordinates": clean[0] if gtype == "Polygon" else clean}
     geom = shape(normalised)
+    # All corners on one line: no area at all, even once the edges are untangled.
+    if geom.buffer(0).area <= 0:
+        raise ValidationError({"geometry": _("The polygon has no area.")})
     if not geom.is_valid:
         why = explain_validity(geom)
         if why.startswith(("Self-intersection", "Ring Self-intersection")):
@@ -261,8 +264,6 @@ def _geofence_polygon(geometry: dict) -> dict:
         else:
             message = _("The polygon is not valid: %(reason)s") % {"reason": why}
         raise ValidationError({"geometry": message})
-    if geom.area <= 0:
-        raise ValidationError({"geometry": _("The polygon has no area.")})
     return normalised
 
 
