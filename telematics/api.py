@@ -163,6 +163,15 @@ class UnknownDeviceSerializer(serializers.ModelSerializer):
             "remote_address",
         ]
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        # An unknown tracker may belong to any municipality: its network address is shown to
+        # the platform's superusers only, never to another municipality's administrators.
+        request = self.context.get("request")
+        if request is None or not request.user.is_superuser:
+            data.pop("remote_address", None)
+        return data
+
 
 class AdoptSerializer(serializers.Serializer):
     unique_id = serializers.CharField(max_length=64)

@@ -107,6 +107,26 @@ def test_unknown_device_is_adopted_in_one_request(municipality_a, users_a, api_c
     )
 
 
+def test_unknown_device_address_is_shown_to_superusers_only(
+    users_a, api_client_for, web_client_for
+):
+    UnknownDevice.objects.create(
+        unique_id="868683020000002",
+        protocol="teltonika",
+        first_seen=T0,
+        last_seen=T0,
+        remote_address="203.0.113.7:40112",
+    )
+    admin = users_a[Role.ADMIN]
+    listed = api_client_for(admin).get("/api/v1/unknown-devices/").json()["results"]
+    assert listed[0]["unique_id"] == "868683020000002" and "remote_address" not in listed[0]
+    assert "203.0.113.7" not in web_client_for(admin).get("/telematics/devices/").content.decode()
+    admin.is_superuser = True
+    admin.save(update_fields=["is_superuser"])
+    listed = api_client_for(admin).get("/api/v1/unknown-devices/").json()["results"]
+    assert listed[0]["remote_address"] == "203.0.113.7:40112"
+
+
 def range_query(vehicle, start=T0, end=T0 + timedelta(hours=1)) -> str:
     return (
         f"vehicle={vehicle.pk}&from={start.isoformat().replace('+', '%2B')}"
