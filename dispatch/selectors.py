@@ -162,13 +162,89 @@ class FleetFacts:
     vehicles: list[rules.VehicleFacts]
     origins: dict[int, tuple[float, float]]  # vehicle id -> where road time is measured from
     profiles: dict[int, object]  # vehicle id -> routing profile (router.Vehicle or None)
+    # The Vehicle instances the caller passed in (empty when the whole fleet was read: it is
+    # read as plain rows).
     objects: dict[int, Vehicle] = field(default_factory=dict)
 
 
-def _latest_documents(vehicle_ids: list[int]) -> dict[int, dict[str, date]]:
+class _FleetVehicle(NamedTuple):
+    """The columns of a vehicle the rules and the router read."""
+
+    pk: int
+    plate: str
+    machinery_plate: str
+    category: str
+    status: str
+    kind: str
+    payload_kg: int | None
+    seats: int | None
+    gross_weight_kg: int | None
+    height_m: object
+    depot_lat: float | None
+    depot_lon: float | None
+
+
+_FLEET_COLUMNS = (
+    "pk",
+    "plate",
+    "machinery_plate",
+    "category",
+    "status",
+    "kind",
+    "payload_kg",
+    "seats",
+    "gross_weight_kg",
+    "height_m",
+    "department__depot_lat",
+    "department__depot_lon",
+)
+
+
+def _fleet_rows(municipality: Municipality) -> list[_FleetVehicle]:
+    rows = (
+        Vehicle.objects.filter(municipality=municipality)
+        .exclude(status=VehicleStatus.RETIRED)
+        .order_by("pk")
+        .values_list(*_FLEET_COLUMNS)
+    )
+    return [_FleetVehicle(*row) for row in rows]
+
+
+def _fleet_row(v: Vehicle) -> _FleetVehicle:
+    depot = v.department if v.department_id else None
+    return _FleetVehicle(
+        v.pk,
+        v.plate,
+        v.machinery_plate,
+        v.category,
+        v.status,
+        v.kind,
+        v.payload_kg,
+        v.seats,
+        v.gross_weight_kg,
+        v.height_m,
+        depot.depot_lat if depot else None,
+        depot.depot_lon if depot else None,
+    )
+
+
+class _Scope(NamedTuple):
+    """Which vehicles' rows to read: the whole fleet of a municipality (a short query, whatever
+    its size) or a few vehicles by id."""
+
+    municipality_id: int
+    ids: list[int] | None  # None: every vehicle of the municipality
+
+    def filter(self, field_prefix: str = "vehicle") -> dict:
+        if self.ids is None:
+            return {f"{field_prefix}__municipality_id": self.municipality_id}
+        return {f"{field_prefix}_id__in": self.ids}
+
+
+def _latest_documents(scope: _Scope) -> dict[int, dict[str, date]]:
     rows = (
         Document.objects.filter(
-            vehicle_id__in=vehicle_ids, kind__in=rules.BLOCKING_DOCUMENTS, expires_on__isnull=False
+            **scope.filter(), kind__in=rules.BLOCKING_DOCUMENTS, expires_on__isnull=False
         )
         .values("vehicle_id", "kind")
         .annotate(latest=Max("expires_on"))
@@ -187,13 +263,48 @@ class _Live(NamedTuple):
     last_seen: datetime | None
 
 
-def _live_states(vehicle_ids: list[int]) -> dict[int, _Live]:
+def _live_states(scope: _Scope) -> dict[int, _Live]:
     from telematics.models import VehicleLiveState  # noqa: PLC0415 - keeps the app import light
 
-    rows = VehicleLiveState.objects.filter(vehicle_id__in=vehicle_ids).values_list(
+    rows = VehicleLiveState.objects.filter(**scope.filter()).values_list(
         "vehicle_id", "latitude", "longitude", "moving", "last_seen"
     )
     return {row[0]: _Live(*row) for row in rows}
+
+
+class _QueuedJob(NamedTuple):
+    """What the suggestions read of a job in a vehicle's queue (see :func:`queue_end`)."""
+
+    id: int
+    vehicle_id: int
+    status: str
+    queue_position: int
+    arrived_at: datetime | None
+    planned_start: datetime | None
+    service_minutes: int
+    latitude: float
+    longitude: float
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
+def _queued_rows(scope: _Scope) -> list[_QueuedJob]:
+    rows = Job.objects.filter(
+        municipality_id=scope.municipality_id,
+        status__in=QUEUED_STATUSES,
+        **scope.filter(),
+    ).values_list(*_QueuedJob._fields)
+    return [_QueuedJob(*row) for row in rows]
+
+
+def _queue_versions(scope: _Scope) -> dict[int, int]:
+    if scope.ids is None:
+        rows = VehicleQueue.objects.filter(municipality_id=scope.municipality_id)
+    else:
+        rows = VehicleQueue.objects.filter(vehicle_id__in=scope.ids)
+    return dict(rows.values_list("vehicle_id", "version"))
 
 
 def _crews_at(
@@ -238,15 +349,15 @@ def _crews_at(
 
 
 def _movement_blocks(
-    municipality_id: int, vehicle_ids: list[int], start: datetime, end: datetime
+    scope: _Scope, start: datetime, end: datetime
 ) -> dict[int, list[rules.Reason]]:
     out: dict[int, list[rules.Reason]] = defaultdict(list)
     orders = MovementOrder.objects.filter(
-        municipality_id=municipality_id,
-        vehicle_id__in=vehicle_ids,
+        municipality_id=scope.municipality_id,
         status=MovementOrderStatus.APPROVED,
         starts_at__lt=end,
         ends_at__gt=start,
+        **({} if scope.ids is None else {"vehicle_id__in": scope.ids}),
     )
     for order in orders:
         out[order.vehicle_id].append(
@@ -263,7 +374,7 @@ _COMPLIANCE_CODES = {"kteo": "kteo_expired", "insurance": "insurance_expired"}
 
 
 def _compliance_blocks(
-    municipality_id: int, vehicle_ids: list[int], day: date
+    municipality_id: int, scope: _Scope, day: date
 ) -> dict[int, list[rules.Reason]] | None:
     """What the maintenance module says stops each vehicle on ``day`` (overdue ΚΤΕΟ by the legal
     schedule, insurance, road tax, tachograph, open work orders that take it off the road), or
@@ -273,11 +384,11 @@ def _compliance_blocks(
     except ImportError:
         return None
     try:
-        found = vehicles_eligibility(
-            municipality_id=municipality_id, on=day, vehicle_ids=vehicle_ids
-        )
+        found = vehicles_eligibility(municipality_id=municipality_id, on=day, vehicle_ids=scope.ids)
     except Exception:  # noqa: BLE001 - another module's failure must not stop dispatching
-        log.exception("dispatch.compliance_failed vehicles=%d", len(vehicle_ids))
+        log.exception(
+            "dispatch.compliance_failed vehicles=%s", len(scope.ids) if scope.ids else "all"
+        )
         return None
     out: dict[int, list[rules.Reason]] = {}
     for vid, reasons in found.items():
@@ -303,27 +414,30 @@ def fleet_facts(
     vehicles: Sequence[Vehicle] | None = None,
 ) -> FleetFacts:
     """Everything the rules need about the vehicles that might take ``job``, in a fixed number
-    of queries."""
+    of queries whatever the fleet size, reading plain rows (columns the rules use), not model
+    instances."""
     if vehicles is None:
-        vehicles = list(
-            Vehicle.objects.filter(municipality=municipality)
-            .exclude(status=VehicleStatus.RETIRED)
-            .select_related("department")
-        )
-    ids = [v.pk for v in vehicles]
+        rows = _fleet_rows(municipality)
+        scope = _Scope(municipality.pk, None)
+        objects: dict[int, Vehicle] = {}
+    else:
+        rows = [_fleet_row(v) for v in vehicles]
+        scope = _Scope(municipality.pk, [v.pk for v in vehicles])
+        objects = {v.pk: v for v in vehicles}
+    ids = [v.pk for v in rows]
     at = _job_instant(job, now)
     day = at.astimezone(local_zone(municipality)).date()
-    compliance = _compliance_blocks(municipality.pk, ids, day)
-    documents = _latest_documents(ids) if compliance is None else {}
-    live = _live_states(ids)
-    queues: dict[int, list[Job]] = defaultdict(list)
-    for queued in queued_jobs(municipality_id=municipality.pk, vehicle_ids=ids):
+    compliance = _compliance_blocks(municipality.pk, scope, day)
+    documents = _latest_documents(scope) if compliance is None else {}
+    live = _live_states(scope)
+    queues: dict[int, list[_QueuedJob]] = defaultdict(list)
+    for queued in _queued_rows(scope):
         if queued.pk != job.pk:
             queues[queued.vehicle_id].append(queued)
-    versions = queue_versions(ids)
+    versions = _queue_versions(scope)
     crew, pool = _crews_at(municipality.pk, at, ids if len(ids) < 50 else None)
     service_end = at + timedelta(minutes=job.service_minutes)
-    blocks = _movement_blocks(municipality.pk, ids, at, service_end)
+    blocks = _movement_blocks(scope, at, service_end)
     for vid, reasons in (compliance or {}).items():
         blocks[vid].extend(reasons)
 
@@ -332,7 +446,7 @@ def fleet_facts(
     facts: list[rules.VehicleFacts] = []
     origins: dict[int, tuple[float, float]] = {}
     profiles: dict[int, object] = {}
-    for v in vehicles:
+    for v in rows:
         queue = sorted(queues.get(v.pk, []), key=_queue_key)
         state = live.get(v.pk)
         source = ""
@@ -348,8 +462,8 @@ def fleet_facts(
         ):
             origins[v.pk] = (state.latitude, state.longitude)
             source = "live"
-        elif v.department and v.department.depot_lat is not None:
-            origins[v.pk] = (v.department.depot_lat, v.department.depot_lon)
+        elif v.depot_lat is not None:
+            origins[v.pk] = (v.depot_lat, v.depot_lon)
             source = "depot"
         elif state is not None and state.latitude is not None:
             origins[v.pk] = (state.latitude, state.longitude)
@@ -359,7 +473,7 @@ def fleet_facts(
         facts.append(
             rules.VehicleFacts(
                 id=v.pk,
-                label=v.display_plate or f"#{v.pk}",
+                label=v.plate or v.machinery_plate or f"#{v.pk}",
                 category=v.category,
                 status=v.status,
                 kind=v.kind,
@@ -377,7 +491,7 @@ def fleet_facts(
                 queue_version=versions.get(v.pk, 0),
             )
         )
-    return FleetFacts(facts, origins, profiles, {v.pk: v for v in vehicles})
+    return FleetFacts(facts, origins, profiles, objects)
 
 
 def _straight_line(origin: tuple[float, float], dest: tuple[float, float]) -> rules.Travel:
