@@ -154,6 +154,21 @@ def normalize_card(text: Any) -> str:
     return re.sub(r"[^0-9A-Za-z*]", "", str(text or "")).upper()
 
 
+# Statements often print a card half hidden: "7077 **** **** 1234", "7077XXXXXXXX1234", "••••1234".
+_MASK = re.compile(r"[*•●#]+|(?<=\d)[xX]{2,}(?=\d)|^[xX]{2,}(?=\d)")
+MASKED_SUFFIX_MIN = 4  # fewer visible trailing digits than this would match too many cards
+
+
+def masked_card_parts(text: Any) -> tuple[str, str] | None:
+    """The visible head and tail of a masked card number, or None when nothing is masked."""
+    raw = str(text or "")
+    if not _MASK.search(raw):
+        return None
+    head, _, tail = _MASK.sub("*", raw).partition("*")
+    tail = tail.rsplit("*", 1)[-1]
+    return normalize_card(head), normalize_card(tail)
+
+
 _NUMBER_JUNK = re.compile(r"(?i)[\s\u00a0\u202f'€$£]|eur|ltr?s?\.?$|λιτ\.?$|l$")
 _PLAIN = re.compile(r"^\d+(\.\d+)?$")
 _GROUPED_DOT = re.compile(r"^\d{1,3}(\.\d{3})+$")
@@ -570,6 +585,8 @@ class VehicleDirectory:
             return vehicle, "plate"
         if card:
             vehicle = self.by_card.get(normalize_card(card))
+            if vehicle is None and (parts := masked_card_parts(card)) is not None:
+                return self._match_masked(line, card, *parts)
             if vehicle is None:
                 return RowError(
                     line,
@@ -591,6 +608,40 @@ class VehicleDirectory:
                 tracker,
             )
         return RowError(line, "no_vehicle", "no plate, card or tracker on the row", "plate", "")
+
+    def _match_masked(
+        self, line: int, card: str, head: str, tail: str
+    ) -> tuple[int, str] | RowError:
+        """A masked number matches the one card that starts with its head and ends with its
+        tail; none or several is an error on the row, never a guess."""
+        if len(tail) < MASKED_SUFFIX_MIN:
+            return RowError(
+                line,
+                "unknown_card",
+                f"card {card} shows fewer than {MASKED_SUFFIX_MIN} final digits",
+                "card_number",
+                card,
+            )
+        vehicles = {
+            vehicle
+            for number, vehicle in self.by_card.items()
+            if len(number) >= len(head) + len(tail)
+            and number.startswith(head)
+            and number.endswith(tail)
+        }
+        if len(vehicles) == 1:
+            return vehicles.pop(), "card_number"
+        if not vehicles:
+            return RowError(
+                line, "unknown_card", f"card {card} matches no card", "card_number", card
+            )
+        return RowError(
+            line,
+            "ambiguous_card",
+            f"card {card} matches {len(vehicles)} cards of different vehicles",
+            "card_number",
+            card,
+        )
 
 
 # --- Rows -----------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ ROW_ERROR_MESSAGES = {
     "invalid_plate": gettext_lazy("not a Greek plate"),
     "unknown_plate": gettext_lazy("no vehicle with this plate"),
     "unknown_card": gettext_lazy("card not linked to a vehicle"),
+    "ambiguous_card": gettext_lazy("the masked card number fits cards of several vehicles"),
     "unknown_tracker": gettext_lazy("tracker not in any vehicle at that time"),
     "no_vehicle": gettext_lazy("no plate, card or tracker"),
     "short_row": gettext_lazy("fewer cells than the header"),

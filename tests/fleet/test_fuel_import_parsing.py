@@ -325,3 +325,35 @@ def test_separator_is_found_under_a_title_line_that_has_none():
     mapping = ColumnMapping({"date": "Ημερομηνία", "plate": "Πινακίδα", "litres": "Λίτρα"})
     (row,) = _parse(text.encode("cp1253"), mapping=mapping)
     assert isinstance(row, ParsedRow) and row.litres == Decimal("52.30") and row.line == 3
+
+
+@pytest.mark.parametrize(
+    ("printed", "expected"),
+    [
+        ("7077 **** **** 1234", 2),  # head and tail visible
+        ("7077XXXXXXXX1234", 2),  # masked with letters
+        ("••••1234", 2),  # tail only
+        ("7077 1234 1234 1234", 2),  # not masked at all: the exact number
+        ("7078 **** 1234", "unknown_card"),  # wrong head
+        ("**34", "unknown_card"),  # too few visible digits to tell
+    ],
+)
+def test_masked_card_numbers_match_the_one_card_they_fit(printed, expected):
+    directory = VehicleDirectory(by_card={"7077123412341234": 2, "7077999988885678": 3})
+    found = directory.match(line=7, plate="", card=printed, tracker="", at=NOW)
+    if isinstance(expected, int):
+        assert found == (expected, "card_number")
+    else:
+        assert found.code == expected and found.line == 7
+
+
+def test_a_masked_card_number_fitting_two_vehicles_is_not_guessed():
+    directory = VehicleDirectory(by_card={"7077123412341234": 2, "7077555512341234": 3})
+    found = directory.match(line=3, plate="", card="7077 **** 1234", tracker="", at=NOW)
+    assert found.code == "ambiguous_card"
+    # The same card on two entries of one vehicle is not ambiguous.
+    directory = VehicleDirectory(by_card={"7077123412341234": 2, "7077555512341234": 2})
+    assert directory.match(line=3, plate="", card="7077 **** 1234", tracker="", at=NOW) == (
+        2,
+        "card_number",
+    )
