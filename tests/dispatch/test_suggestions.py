@@ -1,4 +1,5 @@
-"""The eligibility rules and the ranking, on plain facts (no database)."""
+"""The eligibility rules and the ranking, on plain facts (no database); at the end, how the
+facts are read from the database for a whole fleet (a fixed number of queries)."""
 
 from datetime import UTC, date, datetime, timedelta
 
@@ -216,3 +217,112 @@ def test_service_starts_when_the_window_opens_if_the_vehicle_is_early():
     opens = NOW + timedelta(hours=2)
     result = s.rank(job(earliest=opens), [vehicle()], {1: s.Travel(300, 2000)}, now=NOW)
     assert s.planned_start(result.eligible[0], job(earliest=opens)) == opens
+
+
+# --- facts from the database ---------------------------------------------------------------------
+
+
+def _fleet(municipality, size, first=0):
+    """``size`` crewed vehicles, each with every kind of row the suggestions read: a live
+    position, documents, a ΚΤΕΟ test, a queued job; one in three also has an open work order
+    that takes it off the road and one in four an approved movement order now."""
+    from django.utils import timezone
+
+    from dispatch.choices import JobStatus, MovementOrderStatus
+    from telematics.models import VehicleLiveState
+    from tests.dispatch.conftest import DEPOT, EAST, make_crewed_vehicle
+    from tests.factories import (
+        DocumentFactory,
+        JobFactory,
+        MovementOrderFactory,
+        RoadworthinessTestFactory,
+        WorkOrderFactory,
+    )
+
+    now = timezone.now()
+    vehicles = []
+    for i in range(first, first + size):
+        v = make_crewed_vehicle(municipality)
+        for kind in ("insurance", "kteo"):
+            DocumentFactory(municipality=municipality, vehicle=v, kind=kind)
+        RoadworthinessTestFactory(
+            municipality=municipality, vehicle=v, tested_on=date.today() - timedelta(days=30)
+        )
+        VehicleLiveState.objects.create(
+            vehicle=v,
+            municipality=municipality,
+            latitude=DEPOT[0],
+            longitude=DEPOT[1],
+            moving=False,
+            speed_kmh=0.0,
+            fix_time=now,
+            last_seen=now,
+            updated_at=now,
+        )
+        if i % 2:
+            JobFactory(
+                municipality=municipality,
+                vehicle=v,
+                status=JobStatus.ASSIGNED,
+                queue_position=1,
+                latitude=EAST[0],
+                longitude=EAST[1],
+            )
+        if i % 3 == 0:
+            WorkOrderFactory(
+                municipality=municipality, vehicle=v, takes_off_road=True, status="open"
+            )
+        if i % 4 == 1:
+            MovementOrderFactory(
+                municipality=municipality,
+                vehicle=v,
+                status=MovementOrderStatus.APPROVED,
+                starts_at=now - timedelta(hours=1),
+                ends_at=now + timedelta(hours=3),
+            )
+        vehicles.append(v)
+    return vehicles
+
+
+def _queries_for_suggestions(municipality):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from dispatch import selectors
+    from tests.dispatch.conftest import JOB_PLACE
+    from tests.factories import JobFactory
+
+    job = JobFactory(municipality=municipality, latitude=JOB_PLACE[0], longitude=JOB_PLACE[1])
+    with CaptureQueriesContext(connection) as queries:
+        found = selectors.job_suggestions(job=job)
+    return len(queries.captured_queries), found
+
+
+@pytest.mark.django_db
+def test_suggestions_read_the_fleet_in_a_number_of_queries_that_does_not_grow_with_it(
+    municipality_a, municipality_b, routed
+):
+    _fleet(municipality_b, 3)  # another municipality's fleet is never read
+    small = _fleet(municipality_a, 2)
+    n_small, found_small = _queries_for_suggestions(municipality_a)
+    assert {c.vehicle_id for c in found_small.result.eligible} | {
+        r.vehicle_id for r in found_small.result.ineligible
+    } == {v.pk for v in small}
+
+    large = small + _fleet(municipality_a, 58, first=2)
+    n_large, found = _queries_for_suggestions(municipality_a)
+    assert n_large == n_small
+    # ... and the rows read are the right ones: every vehicle of this municipality, the work
+    # orders and movement orders blocking theirs, the queued jobs moving their origin.
+    ineligible = {r.vehicle_id: {x.code for x in r.reasons} for r in found.result.ineligible}
+    eligible = {c.vehicle_id: c for c in found.result.eligible}
+    assert set(eligible) | set(ineligible) == {v.pk for v in large}
+    for i, v in enumerate(large):
+        if i % 3 == 0:
+            assert "work_order" in ineligible[v.pk], i
+        if i % 4 == 1:
+            assert "reserved" in ineligible[v.pk], i
+        if i % 3 and i % 4 != 1:
+            assert v.pk in eligible, (i, ineligible.get(v.pk))
+            assert eligible[v.pk].origin_source == ("queue" if i % 2 else "live"), i
+            assert eligible[v.pk].queue_length == i % 2, i
