@@ -13,14 +13,20 @@ brakes ahead of lower limits, and now and then waits at a junction (traffic ligh
 
 A vehicle reports a :class:`Fix` every few seconds while moving, less often while stopped, and at
 once when its ignition changes, the way trackers are usually configured.
+
+A vehicle can also be sent on an :class:`Errand` (a dispatcher's demo, a browser test): it leaves
+from where it is at once, whatever the hour, drives the router's road route to the given place,
+stops there for the errand's dwell time and then either parks there or drives back to its depot.
 """
 
 from __future__ import annotations
 
+import copy
+import logging
 import math
 import random
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -35,6 +41,7 @@ from telematics.protocols.base import Fix
 
 __all__ = [
     "PROFILES",
+    "Errand",
     "FleetSimulation",
     "ReportPolicy",
     "RoadMap",
@@ -47,6 +54,8 @@ __all__ = [
 ]
 
 EARTH_RADIUS_M = 6_371_008.8
+
+log = logging.getLogger("telematics.simulator")
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,31 @@ class VehicleSpec:
     odometer_m: float = 0.0
     engine_hours: float = 0.0
     fuel_fraction: float = 0.8
+    # Where the vehicle is when the simulation starts (its last known position); used by
+    # errands. ``None``: at its depot.
+    start: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Errand:
+    """Drive to ``destination`` (lat, lon) along the router's road route, stay ``dwell_s``
+    seconds, then park there, or drive back to the depot and park if ``leave``.
+
+    The destination is taken to the nearest point of a road the vehicle may use, and that is
+    where it stops.
+    """
+
+    destination: tuple[float, float]
+    dwell_s: int = 600
+    leave: bool = False
+
+    def __post_init__(self) -> None:
+        lat, lon = self.destination
+        finite = math.isfinite(lat) and math.isfinite(lon)
+        if not (finite and -90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValueError(f"not a place on Earth: {self.destination!r}")
+        if self.dwell_s < 0:
+            raise ValueError("an errand's dwell time cannot be negative")
 
 
 # -- the road network as the model reads it ------------------------------------------------------
@@ -145,6 +179,30 @@ class Track:
     def segment_at(self, position: float) -> int:
         index = int(np.searchsorted(self.s, position, side="right")) - 1
         return min(max(index, 0), len(self.seg_edge) - 1)
+
+    def between(self, start: float, end: float) -> Track:
+        """The part of the track from ``start`` to ``end`` metres (clamped to the track), its
+        ends interpolated; positions in the result count from its own start."""
+        start = min(max(start, 0.0), self.length_m)
+        end = min(max(end, start), self.length_m)
+        first, last = self.segment_at(start), self.segment_at(end)
+        lat0, lon0, _, _ = self.point_at(start)
+        lat1, lon1, _, _ = self.point_at(end)
+        inner = slice(first + 1, last + 1)  # vertices strictly inside, by position
+        segments = slice(first, last + 1)
+        seg_edge = self.seg_edge[segments]
+        edges = [int(e) for i, e in enumerate(seg_edge) if i == 0 or e != seg_edge[i - 1]]
+        return Track(
+            edges=tuple(edges),
+            lon=np.concatenate(([lon0], self.lon[inner], [lon1])),
+            lat=np.concatenate(([lat0], self.lat[inner], [lat1])),
+            s=np.concatenate(([0.0], self.s[inner] - start, [end - start])),
+            seg_edge=seg_edge,
+            seg_limit_kmh=self.seg_limit_kmh[segments],
+            seg_course=self.seg_course[segments],
+            turns=tuple((w - start, c) for w, c in self.turns if start < w < end),
+            stops=tuple((w - start, d) for w, d in self.stops if start < w < end),
+        )
 
     def point_at(self, position: float) -> tuple[float, float, float, int]:
         """(lat, lon, course, segment) at ``position`` metres along the track."""
@@ -255,6 +313,52 @@ class RoadMap:
             stops=tuple(stops),
         )
 
+    def road_track(
+        self,
+        origin: tuple[float, float],
+        destination: tuple[float, float],
+        rng: random.Random,
+        stop_chance: float,
+        vehicle: RoutingVehicle | None = None,
+    ) -> Track | None:
+        """The router's best road route between two places (lat, lon), each taken to its
+        nearest road, as a track from the one road point to the other; None if there is none."""
+        route = self.router.route([origin, destination], metric=Metric.TIME, vehicle=vehicle)
+        if not route.ok and vehicle is not None:
+            # Every way there closed to this truck? Drive anyway rather than stand.
+            route = self.router.route([origin, destination], metric=Metric.TIME)
+        if not route.ok or not route.edges:
+            return None
+        full = self.track(route.edges, rng, stop_chance)
+        # The route begins and ends part-way along its first and last roads: cut the track at
+        # the snapped points (each lies on the shape of its road, in either direction).
+        begin, end = route.snaps[0], route.snaps[-1]
+        start = self._locate(full, begin.road_lat, begin.road_lon, first=True)
+        finish = self._locate(full, end.road_lat, end.road_lon, first=False)
+        return full.between(start, max(start, finish))
+
+    def _locate(self, track: Track, lat: float, lon: float, *, first: bool) -> float:
+        """Position (m) along ``track`` nearest to a point, searched on the track's first road
+        (``first``) or its last one."""
+        edge = track.seg_edge[0] if first else track.seg_edge[-1]
+        on_edge = np.flatnonzero(track.seg_edge == edge)
+        # The first (or last) run of that road's segments.
+        breaks = np.flatnonzero(np.diff(on_edge) > 1)
+        if len(breaks):
+            on_edge = on_edge[: breaks[0] + 1] if first else on_edge[breaks[-1] + 1 :]
+        xy = self.metres(track.lat, track.lon)
+        point = self.metres(np.array([lat]), np.array([lon]))[0]
+        a, b = xy[on_edge], xy[on_edge + 1]
+        d = b - a
+        span = np.einsum("ij,ij->i", d, d)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.where(span > 0, np.einsum("ij,ij->i", point - a, d) / span, 0.0)
+        t = np.clip(t, 0.0, 1.0)
+        gap = np.hypot(*(a + d * t[:, None] - point).T)
+        best = int(np.argmin(gap))
+        i = int(on_edge[best])
+        return float(track.s[i] + t[best] * (track.s[i + 1] - track.s[i]))
+
 
 def _turn_speed_kmh(change_deg: float) -> float | None:
     """How fast a driver takes a turn of this many degrees (None: no need to slow)."""
@@ -274,6 +378,13 @@ WARMUP = "warmup"
 DRIVING = "driving"
 WORKING = "working"
 REFUELLING = "refuelling"
+
+# An errand's stages.
+ERRAND_SET_OUT = "set_out"
+ERRAND_GOING = "going"
+ERRAND_STAYING = "staying"
+ERRAND_LEAVING = "leaving"
+ERRAND_DONE = "done"
 
 
 @dataclass(frozen=True)
@@ -317,6 +428,9 @@ class SimVehicle:
     # The latest routes driven (bounded: a simulator may run for weeks).
     routes: deque[tuple[int, ...]] = field(default_factory=lambda: deque(maxlen=1000))
     parked_point: tuple[float, float, float] = (0.0, 0.0, 0.0)  # (lat, lon, course)
+    errand: Errand | None = None
+    errand_stage: str = ""
+    errand_arrived_at: int | None = None  # when it stopped at the errand's destination
 
     @property
     def point(self) -> tuple[float, float, float]:
@@ -328,7 +442,11 @@ class SimVehicle:
 
 
 class FleetSimulation:
-    """Every simulated vehicle of a town, advanced together in simulated time (POSIX seconds)."""
+    """Every simulated vehicle of a town, advanced together in simulated time (POSIX seconds).
+
+    ``errands`` (by tracker id) send vehicles on an :class:`Errand` from the start; :meth:`send`
+    does it later.
+    """
 
     def __init__(
         self,
@@ -342,6 +460,7 @@ class FleetSimulation:
         reports: ReportPolicy | None = None,
         stop_chance: float = 0.15,
         observer: Callable[[Step], None] | None = None,
+        errands: Mapping[str, Errand] | None = None,
     ) -> None:
         self.road = road
         self.calendar = calendar
@@ -369,7 +488,11 @@ class FleetSimulation:
                 engine_hours=spec.engine_hours,
                 fuel_l=profile.tank_l * min(max(spec.fuel_fraction, 0.0), 1.0),
             )
-            if working:
+            errand = (errands or {}).get(spec.unique_id)
+            if errand is not None or spec.start is not None:
+                vehicle.node = road.nearest_node(*(spec.start or spec.depot))
+                vehicle.until = self.t
+            elif working:
                 # Started mid-shift: spread the fleet over the town, already at work.
                 vehicle.node = int(rng.choice(road.nodes))
                 vehicle.phase = WORKING
@@ -378,9 +501,73 @@ class FleetSimulation:
                 vehicle.until = self.t + rng.randint(0, profile.stop_s[1])
             else:
                 vehicle.until = self.t
-            vehicle.parked_point = (*road.node_point(vehicle.node), 0.0)
+            vehicle.parked_point = (*(spec.start or road.node_point(vehicle.node)), 0.0)
             vehicle.next_report = self.t + rng.randint(0, self.reports.moving_s)
             self.vehicles.append(vehicle)
+            if errand is not None:
+                self.send(spec.unique_id, errand)
+
+    # -- errands -------------------------------------------------------------------------------
+
+    def vehicle(self, unique_id: str) -> SimVehicle:
+        for vehicle in self.vehicles:
+            if vehicle.spec.unique_id == unique_id:
+                return vehicle
+        raise KeyError(unique_id)
+
+    def send(self, unique_id: str, errand: Errand) -> None:
+        """Send a vehicle on an errand: it sets out at once if standing, or when it reaches the
+        end of the stretch it is driving."""
+        vehicle = self.vehicle(unique_id)
+        vehicle.errand = errand
+        vehicle.errand_stage = ERRAND_SET_OUT
+        vehicle.errand_arrived_at = None
+        if vehicle.phase != DRIVING:
+            vehicle.until = vehicle.t
+
+    @property
+    def errands_done(self) -> bool:
+        """Every errand finished (its vehicle parked for good)."""
+        return all(v.errand_stage in ("", ERRAND_DONE) for v in self.vehicles)
+
+    def errand_eta(self, unique_id: str, limit_s: int = 6 * 3600) -> int | None:
+        """Simulated seconds from the vehicle's present until it stops at its errand's
+        destination; None if it cannot get there within ``limit_s``.
+
+        Found by driving a copy of the vehicle: its random draws are its own and an errand
+        ignores the working calendar, so the copy drives exactly as the vehicle will.
+        """
+        original = self.vehicle(unique_id)
+        if original.errand is None:
+            raise ValueError(f"{unique_id} has no errand")
+        probe = copy.deepcopy(original)
+        observer, self.observer = self.observer, None
+        try:
+            end = probe.t + limit_s
+            while probe.errand_stage in (ERRAND_SET_OUT, ERRAND_GOING) and probe.t < end:
+                self._advance_vehicle(probe, min(probe.t + 60, end), [])
+        finally:
+            self.observer = observer
+        if probe.errand_arrived_at is None:
+            return None
+        return probe.errand_arrived_at - original.t
+
+    def _errand_next(self, v: SimVehicle, out: list[Fix]) -> None:
+        errand = v.errand
+        assert errand is not None
+        if v.errand_stage == ERRAND_SET_OUT:
+            if self._drive_to(v, errand.destination, "errand", out):
+                v.errand_stage = ERRAND_GOING
+                return
+            log.warning("simulator.errand_no_route vehicle=%s", v.spec.unique_id)
+        elif v.errand_stage == ERRAND_STAYING and errand.leave:
+            if self._drive_to(v, v.spec.depot, "depot", out):
+                v.errand_stage = ERRAND_LEAVING
+                return
+            log.warning("simulator.errand_no_route_back vehicle=%s", v.spec.unique_id)
+        # Done: parked where it is, for as long as the simulation runs.
+        v.errand_stage = ERRAND_DONE
+        self._park(v, out)
 
     def advance(self, until: int) -> list[Fix]:
         """Move every vehicle up to ``until``; the fixes their trackers report, in time order."""
@@ -420,6 +607,9 @@ class FleetSimulation:
             self._report(v, out)
 
     def _decide(self, v: SimVehicle, out: list[Fix]) -> None:
+        if v.errand is not None:
+            self._errand_next(v, out)
+            return
         working = self.calendar.is_working_time(_utc(v.t))
         rng = v.rng
         if v.phase == PARKED:
@@ -465,24 +655,41 @@ class FleetSimulation:
         v.until = v.t + 300
 
     def _start_drive(self, v: SimVehicle, target: int, purpose: str, out: list[Fix]) -> bool:
-        routing_vehicle = RoutingVehicle(weight_t=v.spec.weight_t) if v.spec.weight_t else None
+        routing_vehicle = _routing_vehicle(v)
         edges = self.road.path(v.node, target, routing_vehicle)
         if edges is None and routing_vehicle is not None:
             # Every street of the town closed to this truck? Drive anyway rather than stand.
             edges = self.road.path(v.node, target)
         if edges is None:
             return False
-        v.track = self.road.track(edges, v.rng, self.stop_chance)
-        v.routes.append(v.track.edges)
+        self._begin_track(v, self.road.track(edges, v.rng, self.stop_chance), purpose, out)
+        v.node = target
+        return True
+
+    def _drive_to(
+        self, v: SimVehicle, place: tuple[float, float], purpose: str, out: list[Fix]
+    ) -> bool:
+        """Set out along the road route from where the vehicle is to a place (lat, lon)."""
+        lat, lon, _ = v.point
+        track = self.road.road_track(
+            (lat, lon), place, v.rng, self.stop_chance, _routing_vehicle(v)
+        )
+        if track is None:
+            return False
+        self._begin_track(v, track, purpose, out)
+        v.node = self.road.nearest_node(*place)
+        return True
+
+    def _begin_track(self, v: SimVehicle, track: Track, purpose: str, out: list[Fix]) -> None:
+        v.track = track
+        v.routes.append(track.edges)
         v.position = 0.0
         v.speed = 0.0
         v.next_stop = 0
         v.waiting_until = 0
         v.destination = purpose
-        v.node = target
         v.phase = DRIVING
         self._set_ignition(v, True, out)
-        return True
 
     def _arrive(self, v: SimVehicle, out: list[Fix]) -> None:
         assert v.track is not None
@@ -491,8 +698,19 @@ class FleetSimulation:
         v.track = None
         v.speed = 0.0
         rng = v.rng
-        if v.destination == "depot":
+        if v.destination == "errand":
+            v.errand_stage = ERRAND_STAYING
+            v.errand_arrived_at = v.t
+            v.phase = WORKING
+            dwell = v.errand.dwell_s if v.errand is not None else 0
+            self._set_ignition(v, v.profile.engine_on_at_stops or dwell < 300, out)
+            v.until = v.t + dwell
+            # A tracker reports the stop itself (a "motion ended" record).
+            self._report(v, out)
+        elif v.destination == "depot":
             self._park(v, out)
+            if v.errand is not None:
+                v.errand_stage = ERRAND_DONE
         elif v.destination == "fuel":
             v.phase = REFUELLING
             self._set_ignition(v, False, out)
@@ -613,6 +831,10 @@ class FleetSimulation:
         )
         v.last_report = v.t
         v.next_report = v.t + interval
+
+
+def _routing_vehicle(v: SimVehicle) -> RoutingVehicle | None:
+    return RoutingVehicle(weight_t=v.spec.weight_t) if v.spec.weight_t else None
 
 
 def _safe_speed(target: float, distance: float, speed: float, decel: float) -> float:

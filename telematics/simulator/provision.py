@@ -15,8 +15,9 @@ from django.db import transaction
 
 from fleet.choices import VehicleStatus
 from fleet.models import Municipality, Vehicle
+from fleet.plates import plate_search_key
 from telematics import services
-from telematics.models import Device, DeviceAssignment
+from telematics.models import Device, DeviceAssignment, VehicleLiveState
 from telematics.simulator.motion import VehicleSpec
 from telematics.simulator.transport import PROTOCOLS
 
@@ -30,6 +31,8 @@ class SimulatedVehicle:
     label: str
     protocol: str
     spec: VehicleSpec
+    # The fix time of its live state, when it has one (with ``from_live_position``).
+    last_fix_time: datetime | None = None
 
 
 def simulator_imei(vehicle_id: int) -> str:
@@ -55,10 +58,14 @@ def fleet_prepare(
     count: int,
     protocols: Sequence[str] = PROTOCOLS,
     valid_from: datetime,
+    vehicle_ids: Sequence[int] | None = None,
+    from_live_position: bool = False,
 ) -> list[SimulatedVehicle]:
-    """Pick ``count`` vehicles of ``municipality`` and make sure each has a tracker.
+    """Pick ``count`` vehicles of ``municipality`` (among ``vehicle_ids`` if given) and make
+    sure each has a tracker.
 
-    Protocols of new simulator devices rotate through ``protocols`` in vehicle order.
+    Protocols of new simulator devices rotate through ``protocols`` in vehicle order. With
+    ``from_live_position`` each vehicle starts where its live state puts it (else its depot).
     """
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown or not protocols:
@@ -69,6 +76,8 @@ def fleet_prepare(
         .select_related("department")
         .order_by("pk")
     )
+    if vehicle_ids is not None:
+        candidates = candidates.filter(pk__in=list(vehicle_ids))
     open_assignments = {
         a.vehicle_id: a
         for a in DeviceAssignment.objects.filter(
@@ -83,6 +92,16 @@ def fleet_prepare(
         if v.pk not in open_assignments or open_assignments[v.pk].device.protocol in protocols
     ][:count]
     centre = (municipality.center_lat, municipality.center_lon)
+    live = (
+        {
+            s.vehicle_id: s
+            for s in VehicleLiveState.objects.filter(
+                vehicle__in=vehicles, latitude__isnull=False, longitude__isnull=False
+            )
+        }
+        if from_live_position
+        else {}
+    )
     prepared: list[SimulatedVehicle] = []
     with transaction.atomic():
         for index, vehicle in enumerate(vehicles):
@@ -99,6 +118,7 @@ def fleet_prepare(
                 if department is not None and department.depot_lat is not None
                 else centre
             )
+            state = live.get(vehicle.pk)
             spec = VehicleSpec(
                 unique_id=device.unique_id,
                 category=vehicle.category,
@@ -106,6 +126,7 @@ def fleet_prepare(
                 weight_t=(vehicle.gross_weight_kg or 0) / 1000,
                 odometer_m=float(vehicle.odometer_km or 0) * 1000,
                 engine_hours=float(vehicle.engine_hours or 0),
+                start=(state.latitude, state.longitude) if state is not None else None,
             )
             prepared.append(
                 SimulatedVehicle(
@@ -113,6 +134,7 @@ def fleet_prepare(
                     label=vehicle.display_plate or f"#{vehicle.pk}",
                     protocol=device.protocol,
                     spec=spec,
+                    last_fix_time=state.fix_time if state is not None else None,
                 )
             )
     return prepared
@@ -141,3 +163,27 @@ def _simulator_device(
             start = max(start, (latest.valid_to or latest.valid_from) + timedelta(seconds=1))
         services.device_assign(device=device, vehicle=vehicle, valid_from=start)
     return device
+
+
+def vehicle_find(text: str, municipality: Municipality | None = None) -> Vehicle:
+    """The vehicle named by ``text``: its id, or its plate (or machinery plate) in any of the
+    spellings Greek plates are typed in. Raises ``LookupError`` with a message for the operator
+    when there is none, or more than one (plates repeat across municipalities)."""
+    text = (text or "").strip()
+    vehicles = Vehicle.objects.all()
+    if municipality is not None:
+        vehicles = vehicles.filter(municipality=municipality)
+    if text.isdigit():
+        found = list(vehicles.filter(pk=int(text)))
+    else:
+        key = plate_search_key(text)
+        found = [
+            v
+            for v in vehicles.exclude(plate="", machinery_plate="")
+            if key in (plate_search_key(v.plate or "-"), plate_search_key(v.machinery_plate or "-"))
+        ]
+    if not found:
+        raise LookupError(f"no vehicle {text!r}")
+    if len(found) > 1:
+        raise LookupError(f"{len(found)} vehicles match {text!r}: name the municipality")
+    return found[0]

@@ -217,9 +217,11 @@ async def run_fleet(
     clock: Callable[[], float] = time.time,
     tick_s: float = 1.0,
     status_every_s: float = 30.0,
+    finished: Callable[[], bool] | None = None,
 ) -> dict[str, LinkStats]:
     """Drive ``simulation`` and feed its fixes to the links until ``until`` (simulated POSIX
-    seconds) has been reached and everything is acknowledged, or until ``stop`` is set.
+    seconds) has been reached, or ``finished()`` says so (e.g. every errand done), and
+    everything is acknowledged; or until ``stop`` is set.
 
     Simulated time runs ``speedup`` times faster than the wall clock from the simulation's start
     but never ahead of it: the gateway rightly refuses fixes from the future, so an accelerated
@@ -243,8 +245,10 @@ async def run_fleet(
             if now - last_status >= status_every_s:
                 last_status = now
                 _log_status(simulation, links)
-            finished = until is not None and simulation.t >= until
-            if finished and all(link.pending == 0 for link in links.values()):
+            over = (until is not None and simulation.t >= until) or (
+                finished is not None and finished()
+            )
+            if over and all(link.pending == 0 for link in links.values()):
                 break
             for task in tasks:
                 if task.done() and task.exception() is not None:

@@ -14,8 +14,10 @@ import shapely
 
 from dispatch.routing.network import Clip, load_network
 from dispatch.routing.router import Router
+from dispatch.routing.router import Vehicle as RoutingVehicle
 from telematics.motion.workcalendar import WorkingCalendar
 from telematics.simulator.motion import (
+    Errand,
     FleetSimulation,
     ReportPolicy,
     RoadMap,
@@ -33,6 +35,9 @@ FUEL = (35.5125, 24.0300)
 BEFORE_SHIFT = int(datetime(2025, 3, 4, 4, 30, tzinfo=UTC).timestamp())
 SHIFT_START = BEFORE_SHIFT + 1800
 SHIFT_END = SHIFT_START + 8 * 3600
+# An errand's place and a start elsewhere in town (both a few metres from a street).
+JOB_PLACE = (35.5149, 24.0182)
+WEST = (35.5135, 24.0110)
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +206,143 @@ def test_started_mid_shift_the_fleet_is_spread_over_the_town(road):
     sim = FleetSimulation(road, specs, calendar=WorkingCalendar(), start=SHIFT_START + 7200)
     points = {v.point[:2] for v in sim.vehicles}
     assert len(points) >= 8
+
+
+# -- errands: one vehicle sent to a place --------------------------------------------------------
+
+
+def _errand_day(road, errand: Errand, *, start=WEST, observer=None, probe=False):
+    spec = VehicleSpec("sent", "refuse_truck", DEPOT, weight_t=26, start=start)
+    sim = FleetSimulation(
+        road,
+        [spec],
+        calendar=WorkingCalendar(),
+        start=BEFORE_SHIFT,  # before working hours: an errand goes all the same
+        reports=ReportPolicy(moving_s=5, idling_s=5, parked_s=60),
+        errands={"sent": errand},
+        observer=observer,
+        seed=5,
+    )
+    eta = sim.errand_eta("sent") if probe else None
+    fixes = sim.advance(BEFORE_SHIFT + 3600)
+    return sim, fixes, eta
+
+
+def _metres(a, b) -> float:
+    from dispatch.arrival import distance_m
+
+    return distance_m(a[0], a[1], b[0], b[1])
+
+
+def test_an_errand_drives_the_road_route_stays_and_drives_home(road):
+    steps: list[Step] = []
+    errand = Errand(JOB_PLACE, dwell_s=300, leave=True)
+    sim, fixes, eta = _errand_day(road, errand, observer=steps.append, probe=True)
+    vehicle = sim.vehicle("sent")
+    truck = RoutingVehicle(weight_t=26)
+    there = road.router.route([WEST, JOB_PLACE], vehicle=truck)
+    place = road.router.snap(*JOB_PLACE, vehicle=truck)
+
+    # It set out at once, before the shift, from the road beside where it was.
+    assert steps and steps[0].t == BEFORE_SHIFT + 1
+    assert _metres((fixes[0].latitude, fixes[0].longitude), WEST) < 30
+    # On the road all the way: every second of driving lies on the edge being driven.
+    for step in steps:
+        coords = road.net.edge_coords(step.edge)
+        line = shapely.LineString(_planar(road, coords[:, 1], coords[:, 0]))
+        point = shapely.Point(_planar(road, [step.latitude], [step.longitude])[0])
+        assert line.distance(point) < 0.05
+    # Stopped where the router puts the place on the road, after the odometer ran the route.
+    arrived = vehicle.errand_arrived_at
+    assert arrived == BEFORE_SHIFT + eta
+    stay = [f for f in fixes if arrived <= f.fix_time.timestamp() < arrived + 300]
+    assert len(stay) >= 50  # a report every 5 s
+    for fix in stay:
+        assert fix.speed_kmh == 0 and fix.attributes["motion"] is False
+        assert _metres((fix.latitude, fix.longitude), (place.road_lat, place.road_lon)) < 0.5
+    assert stay[0].odometer - fixes[0].odometer == pytest.approx(there.length_m, rel=0.01)
+    # Then home to the depot, parked with the engine off; the errand is over.
+    assert sim.errands_done
+    assert vehicle.phase == "parked" and vehicle.ignition is False
+    depot = road.router.snap(*DEPOT, vehicle=truck)
+    last = fixes[-1]
+    assert _metres((last.latitude, last.longitude), (depot.road_lat, depot.road_lon)) < 0.5
+    assert max(s.t for s in steps) > arrived + 300
+
+
+def test_an_errand_without_leaving_parks_at_the_place(road):
+    sim, fixes, _ = _errand_day(road, Errand(JOB_PLACE, dwell_s=60))
+    vehicle = sim.vehicle("sent")
+    assert sim.errands_done
+    assert vehicle.phase == "parked" and vehicle.ignition is False
+    last = fixes[-1]
+    assert _metres((last.latitude, last.longitude), JOB_PLACE) < 80
+    assert last.fix_time.timestamp() > vehicle.errand_arrived_at + 60
+
+
+def test_the_errand_estimate_is_the_drive_itself_and_leaves_it_unchanged(road):
+    errand = Errand(JOB_PLACE, dwell_s=120)
+    probed, probed_fixes, eta = _errand_day(road, errand, probe=True)
+    plain, plain_fixes, _ = _errand_day(road, errand)
+    assert eta == plain.vehicle("sent").errand_arrived_at - BEFORE_SHIFT
+    assert [(f.fix_time, f.latitude, f.longitude) for f in probed_fixes] == [
+        (f.fix_time, f.latitude, f.longitude) for f in plain_fixes
+    ]
+
+
+def test_an_errand_to_nowhere_reachable_has_no_estimate(road):
+    sim, fixes, eta = _errand_day(road, Errand((35.60, 24.20), dwell_s=60), probe=True)
+    assert eta is None
+    assert sim.errands_done and sim.vehicle("sent").errand_arrived_at is None
+
+
+def test_errand_refuses_impossible_places():
+    with pytest.raises(ValueError):
+        Errand((91.0, 24.0))
+    with pytest.raises(ValueError):
+        Errand((float("nan"), 24.0))
+    with pytest.raises(ValueError):
+        Errand(JOB_PLACE, dwell_s=-1)
+
+
+def test_a_cut_track_keeps_the_shape_between_its_ends(road):
+    import random
+
+    edges = road.path(road.nearest_node(*WEST), road.nearest_node(*JOB_PLACE))
+    track = road.track(edges, random.Random(1), stop_chance=1.0)
+    start, end = 0.3 * track.length_m, 0.8 * track.length_m
+    part = track.between(start, end)
+    assert part.length_m == pytest.approx(end - start)
+    for f in np.linspace(0, 1, 23):
+        lat, lon, _, _ = part.point_at(f * part.length_m)
+        expected = track.point_at(start + f * part.length_m)
+        assert (lat, lon) == pytest.approx(expected[:2], abs=1e-9)
+    assert all(0 < where < part.length_m for where, _ in part.turns + part.stops)
+    assert set(part.edges) <= set(track.edges)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--vehicle", "1"], "--vehicle and --to go together"),
+        (["--to", "35.51,24.02"], "--vehicle and --to go together"),
+        (["--vehicle", "ΖΖΖ-9999", "--to", "35.51,24.02"], "no vehicle"),
+        (["--vehicle", "{pk}", "--to", "35.51"], "--to wants latitude,longitude"),
+        (["--vehicle", "{pk}", "--to", "95,24.02"], "--to wants latitude,longitude"),
+        (["--vehicle", "{pk}", "--to", "35.51,24.02", "--dwell", "-5"], "--dwell"),
+        (["--vehicle", "{pk}", "--to", "35.51,24.02", "--report-every", "0"], "--report-every"),
+    ],
+)
+def test_simulate_fleet_errand_refuses_bad_input(arguments, message):
+    from django.core.management import CommandError, call_command
+
+    from tests.factories import VehicleFactory
+
+    vehicle = VehicleFactory()
+    arguments = [a.format(pk=vehicle.pk) for a in arguments]
+    with pytest.raises(CommandError, match=message):
+        call_command("simulate_fleet", *arguments)
 
 
 # -- end to end: the simulator's trackers against the real gateway --------------------------------
