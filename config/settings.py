@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "telematics",
     "dispatch",
     "reports",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -156,6 +157,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "telematics.position_partitions_ensure",
         "schedule": crontab(hour=1, minute=10),
     },
+    # Telematics: trackers gone silent get their "offline" event while still silent.
+    "telematics-trackers-offline": {"task": "telematics.trackers_offline", "schedule": 60.0},
+    # Telematics: stored positions whose hand-off to the workers was lost (gateway killed
+    # between commit and hand-off) are processed after a grace period.
+    "telematics-motion-catchup": {"task": "telematics.motion_catchup", "schedule": 300.0},
     # Dispatch: jobs go on site / done from the vehicles' live positions; recurring rounds are
     # generated a week ahead every night.
     "dispatch-arrivals": {"task": "dispatch.arrivals_track", "schedule": 5.0},
@@ -180,6 +186,13 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 KINISI_REPORTS_EMAIL = env.bool("KINISI_REPORTS_EMAIL", default=True)
+# Motion catch-up: positions stored this long ago (seconds) and still beyond the device's
+# motion checkpoint were never handed off; enqueued again at most once per retry interval.
+KINISI_MOTION_CATCHUP_GRACE_S = env.int("KINISI_MOTION_CATCHUP_GRACE_S", default=600)
+KINISI_MOTION_CATCHUP_RETRY_S = env.int("KINISI_MOTION_CATCHUP_RETRY_S", default=3600)
+# Notifications: events older than this (minutes) when processed notify nobody (late uploads,
+# rebuilds); the tracker-offline threshold itself is per municipality (MotionSettings).
+KINISI_NOTIFY_MAX_AGE_MINUTES = env.int("KINISI_NOTIFY_MAX_AGE_MINUTES", default=60)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Auth ------------------------------------------------------------------------------------

@@ -81,7 +81,7 @@ class DocumentAdmin(admin.ModelAdmin):
     search_fields = ["number"]
 
 
-for _app in ("telematics", "dispatch", "reports"):
+for _app in ("telematics", "dispatch", "reports", "notifications"):
     try:
         importlib.import_module(f"{_app}.admin")
     except ModuleNotFoundError as exc:

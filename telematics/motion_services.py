@@ -439,6 +439,8 @@ def motion_process_device(
         touched = _touched_days(store, result, municipality.timezone or "Europe/Athens")
         for vid, days in touched.items():
             daily_summaries_update(vehicle_id=vid, days=sorted(days))
+    if store.saved.get(MotionEvent):
+        enqueue_notifications(device.pk)
     for _fix, reason in result.rejected:
         if reason in ("out_of_order", "same_time"):
             continue
@@ -452,6 +454,20 @@ def motion_process_device(
         result.rebuilt_from.isoformat() if result.rebuilt_from else "start",
     )
     return result
+
+
+def enqueue_notifications(device_id: int) -> None:
+    """Notifications have their own task, enqueued once this update has committed."""
+
+    def enqueue() -> None:
+        from notifications.tasks import notify_device
+
+        try:
+            notify_device.delay(device_id)
+        except Exception as exc:  # noqa: BLE001 - a broker outage must not fail the motion update
+            log.warning("motion.notify_enqueue_failed device=%s reason=%s", device_id, exc)
+
+    transaction.on_commit(enqueue)
 
 
 def _touched_days(

@@ -45,3 +45,19 @@ def position_partitions_ensure() -> None:
     from telematics.services import position_partitions_ensure as ensure
 
     ensure()
+
+
+@shared_task(name="telematics.trackers_offline", ignore_result=True)
+def trackers_offline() -> None:
+    """Every minute: the "tracker offline" event of trackers silent beyond their threshold."""
+    from telematics.motion_watch import trackers_offline_detect
+
+    trackers_offline_detect()
+
+
+@shared_task(name="telematics.motion_catchup", ignore_result=True)
+def motion_catchup() -> None:
+    """Every few minutes: process stored positions whose hand-off to the workers was lost."""
+    from telematics.motion_watch import motion_catchup as catchup
+
+    catchup()

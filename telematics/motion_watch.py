@@ -1,0 +1,226 @@
+"""Watching the motion pipeline from the outside, on a schedule (Celery beat).
+
+``trackers_offline_detect`` (every minute): a tracker that has gone silent gets its
+"tracker offline" event while it is still silent. The pipeline itself only sees an outage once
+data resumes (``telematics/motion/events.py`` emits offline and back-online together then). The
+live event is reconciled with that by construction: it is the event the pipeline would emit
+(same time: last fix + the same threshold, same place and facts), stored as provisional
+(``closed=False``), and the pipeline deletes every provisional row of a device on its next
+update. When data resumes, the pipeline's own offline and back-online events replace it, so an
+outage has exactly one of each whether seen live, on resumption or on a rebuild; and the
+notifier knows the event by device, type and time, so it is not notified twice.
+
+``motion_catchup`` (every few minutes): positions the gateway stored but never handed to the
+workers (killed between commit and hand-off) are found by comparing each device's latest
+stored fix with its latest motion checkpoint, and processed once the grace period is over.
+A late upload stored *behind* the checkpoint and never handed off is not seen this way (no
+column says when a device was last processed); only positions beyond the checkpoint are.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from telematics.models import Device, Position
+from telematics.motion.events import EventConfig, EventDetector, EventType
+from telematics.motion.records import from_epoch
+from telematics.motion.trips import SampleStatus
+from telematics.motion_models import MotionCatchup, MotionCheckpoint, MotionEvent, MotionSettings
+from telematics.motion_services import (
+    _Assignments,
+    daily_summaries_update,
+    enqueue_notifications,
+    geofence_index_for,
+    motion_config_for,
+)
+
+log = logging.getLogger("telematics.motion")
+
+
+def _latest_checkpoint_time():
+    return Subquery(
+        MotionCheckpoint.objects.filter(device=OuterRef("pk")).order_by("-time").values("time")[:1]
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# trackers offline
+
+
+def offline_threshold_s(detector: EventDetector, config: EventConfig) -> float | None:
+    """The pipeline's own rule (``EventDetector._offline``): a tracker parked with the engine
+    off may stay quiet much longer than one in use. ``None``: nothing processed yet."""
+    last = detector.last
+    if last is None:
+        return None
+    parked = detector.last_status in (SampleStatus.PARKED, SampleStatus.PARKED_PENDING)
+    if parked and last.ignition is not True:
+        return config.offline_after_parked_s
+    return config.offline_after_s
+
+
+def _shortest_threshold_s() -> float:
+    configured = MotionSettings.objects.filter(offline_after_s__isnull=False).values_list(
+        "offline_after_s", flat=True
+    )
+    return min([EventConfig.offline_after_s, *configured])
+
+
+def trackers_offline_detect(*, now: datetime | None = None) -> list[MotionEvent]:
+    """Create the "tracker offline" event of every active device silent for longer than its
+    threshold, once per outage. Returns the events created."""
+    now = now or timezone.now()
+    quiet_since = now - timedelta(seconds=_shortest_threshold_s())
+    candidates = list(
+        Device.objects.filter(active=True)
+        .annotate(checkpoint_time=_latest_checkpoint_time())
+        .filter(checkpoint_time__isnull=False, checkpoint_time__lt=quiet_since)
+        .select_related("municipality")
+    )
+    if not candidates:
+        return []
+    pending = set(
+        MotionEvent.objects.filter(
+            device__in=candidates, type=EventType.TRACKER_OFFLINE, closed=False
+        ).values_list("device_id", flat=True)
+    )
+    created = []
+    for device in candidates:
+        if device.pk in pending:
+            continue
+        try:
+            event = _offline_event(device, now)
+        except (KeyError, TypeError, ValueError) as exc:
+            # A checkpoint this code cannot read: the next motion update rebuilds it.
+            log.warning("motion.offline_check_failed device=%s error=%s", device.unique_id, exc)
+            continue
+        if event is not None:
+            created.append(event)
+    return created
+
+
+def _offline_event(device: Device, now: datetime) -> MotionEvent | None:
+    municipality = device.municipality
+    with transaction.atomic():
+        # Not while the device's motion is being updated (the same lock).
+        Device.objects.select_for_update().filter(pk=device.pk).first()
+        checkpoint = MotionCheckpoint.objects.filter(device=device).order_by("-time").first()
+        if checkpoint is None:
+            return None
+        when = checkpoint.time
+        vehicle_id = _Assignments(device).vehicle_at(when)
+        vehicle = None
+        if vehicle_id is not None:
+            from fleet.models import Vehicle
+
+            vehicle = Vehicle.objects.filter(pk=vehicle_id).first()
+        config = motion_config_for(vehicle, municipality).events
+        detector = EventDetector.from_dict(
+            checkpoint.state["events"],
+            config,
+            geofence_index_for(municipality),
+            municipality.timezone or "Europe/Athens",
+        )
+        threshold = offline_threshold_s(detector, config)
+        last = detector.last
+        if threshold is None or now.timestamp() - last.t <= threshold:
+            return None
+        offline_at = from_epoch(last.t + threshold)
+        # Positions stored after that moment are waiting for the pipeline, which will emit the
+        # outage itself (or see there was none).
+        if Position.objects.filter(device=device, fix_time__gt=offline_at).exists():
+            return None
+        if MotionEvent.objects.filter(
+            device=device, type=EventType.TRACKER_OFFLINE, time=offline_at
+        ).exists():
+            return None
+        event = MotionEvent.objects.create(
+            municipality_id=device.municipality_id,
+            device=device,
+            vehicle_id=vehicle_id,
+            emitted_at=offline_at,
+            closed=False,
+            type=str(EventType.TRACKER_OFFLINE),
+            time=offline_at,
+            latitude=last.lat,
+            longitude=last.lon,
+            facts={"last_fix_time": from_epoch(last.t).isoformat(), "threshold_s": threshold},
+        )
+        if vehicle_id is not None:
+            tz = municipality.timezone or "Europe/Athens"
+            daily_summaries_update(
+                vehicle_id=vehicle_id, days=[offline_at.astimezone(ZoneInfo(tz)).date()]
+            )
+        enqueue_notifications(device.pk)
+    log.info(
+        "motion.tracker_offline device=%s last_fix=%s threshold_s=%s",
+        device.unique_id,
+        from_epoch(last.t).isoformat(),
+        threshold,
+    )
+    return event
+
+
+# ------------------------------------------------------------------------------------------------
+# catch-up of positions never handed off
+
+
+def motion_catchup(*, now: datetime | None = None) -> list[int]:
+    """Enqueue motion processing for every active device whose stored fixes go beyond its
+    latest checkpoint and were stored more than ``KINISI_MOTION_CATCHUP_GRACE_S`` ago. The same
+    range is enqueued again only after ``KINISI_MOTION_CATCHUP_RETRY_S``. Returns the ids of
+    the devices enqueued."""
+    from telematics.tasks import process_positions
+
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.KINISI_MOTION_CATCHUP_GRACE_S)
+    retry = timedelta(seconds=settings.KINISI_MOTION_CATCHUP_RETRY_S)
+    # Invalid fixes never move the checkpoint (the pipeline rejects them): they do not count.
+    latest_fix = Subquery(
+        Position.objects.filter(device=OuterRef("pk"), valid=True)
+        .order_by("-fix_time")
+        .values("fix_time")[:1]
+    )
+    rows = (
+        Device.objects.filter(active=True)
+        .annotate(checkpoint_time=_latest_checkpoint_time(), last_fix=latest_fix)
+        .filter(last_fix__isnull=False)
+        .values_list("pk", "unique_id", "checkpoint_time", "last_fix")
+    )
+    behind = [(pk, uid, cp, last) for pk, uid, cp, last in rows if cp is None or last > cp]
+    if not behind:
+        return []
+    marks = {
+        m.device_id: m for m in MotionCatchup.objects.filter(device_id__in=[b[0] for b in behind])
+    }
+    enqueued = []
+    for device_id, unique_id, checkpoint_time, last_fix in behind:
+        mark = marks.get(device_id)
+        if mark is not None and mark.through >= last_fix and mark.enqueued_at > now - retry:
+            continue
+        first = Position.objects.filter(device_id=device_id, valid=True)
+        if checkpoint_time is not None:
+            first = first.filter(fix_time__gt=checkpoint_time)
+        first = first.order_by("fix_time").values_list("fix_time", "server_time").first()
+        if first is None or first[1] > now - grace:
+            continue  # the hand-off may still be on its way
+        MotionCatchup.objects.update_or_create(
+            device_id=device_id, defaults={"through": last_fix, "enqueued_at": now}
+        )
+        log.warning(
+            "motion.catchup device=%s from=%s to=%s checkpoint=%s",
+            unique_id,
+            first[0].isoformat(),
+            last_fix.isoformat(),
+            checkpoint_time.isoformat() if checkpoint_time else "none",
+        )
+        process_positions.delay(device_id, first[0].isoformat(), last_fix.isoformat())
+        enqueued.append(device_id)
+    return enqueued

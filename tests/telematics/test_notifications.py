@@ -1,0 +1,272 @@
+"""Notifications: rules, delivery in the app and by e-mail, storms, rebuilds, late data, and the
+user's pages and API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from fleet.choices import Role
+from notifications.matching import event_key, rule_wants, storm_of
+from notifications.models import Notification, NotificationDispatch, NotificationRule
+from notifications.services import notify_device_events
+from telematics.models import Device, DeviceAssignment, MotionEvent, Position
+from telematics.tasks import motion_rebuild, process_positions
+from tests.factories import DepartmentFactory, MunicipalityFactory, UserFactory, VehicleFactory
+from tests.telematics.motion.conftest import FixBuilder
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def town():
+    municipality = MunicipalityFactory()
+    department = DepartmentFactory(municipality=municipality)
+    vehicle = VehicleFactory(municipality=municipality, department=department)
+    device = Device.objects.create(
+        municipality=municipality, unique_id="356307042441099", protocol="teltonika"
+    )
+    DeviceAssignment.objects.create(
+        municipality=municipality,
+        device=device,
+        vehicle=vehicle,
+        valid_from=datetime(2024, 1, 1, tzinfo=UTC),
+    )
+    manager = UserFactory(municipality=municipality, role=Role.MANAGER, email="manager@example.gr")
+    dispatcher = UserFactory(
+        municipality=municipality, role=Role.DISPATCHER, email="dispatch@example.gr"
+    )
+    return {
+        "municipality": municipality,
+        "department": department,
+        "vehicle": vehicle,
+        "device": device,
+        "manager": manager,
+        "dispatcher": dispatcher,
+    }
+
+
+def make_rule(town, **kw) -> NotificationRule:
+    departments = kw.pop("departments", [])
+    fields = {
+        "municipality": town["municipality"],
+        "name": "Ignition",
+        "event_types": ["ignition_on"],
+        "roles": [Role.MANAGER],
+        "in_app": True,
+        "email": True,
+        "suppress_minutes": 15,
+    }
+    fields.update(kw)
+    rule = NotificationRule.objects.create(**fields)
+    rule.departments.set(departments)
+    return rule
+
+
+def store(device, vehicle, fixes) -> tuple[datetime, datetime]:
+    Position.objects.bulk_create(
+        Position(
+            municipality_id=device.municipality_id,
+            device=device,
+            vehicle=vehicle,
+            fix_time=f.fix_time,
+            server_time=f.fix_time,
+            latitude=f.latitude,
+            longitude=f.longitude,
+            speed_kmh=f.speed_kmh,
+            valid=f.valid,
+            ignition=f.ignition,
+        )
+        for f in fixes
+    )
+    return min(f.fix_time for f in fixes), max(f.fix_time for f in fixes)
+
+
+def recent_day(minutes_ago: int = 50) -> list:
+    """Two short trips ending a few minutes ago: two ignition-on events, 25 minutes apart."""
+    start = timezone.now().replace(microsecond=0) - timedelta(minutes=minutes_ago)
+    b = FixBuilder(start=start).set(ignition=False).park(300).set(ignition=True)
+    b.drive(2000, 0, 36).set(ignition=False).park(900).set(ignition=True)
+    b.drive(0, 1500, 30).set(ignition=False).park(300)
+    return b.fixes
+
+
+def event(town, kind: str, when: datetime, **facts) -> MotionEvent:
+    return MotionEvent.objects.create(
+        municipality=town["municipality"],
+        device=town["device"],
+        vehicle=town["vehicle"],
+        emitted_at=when,
+        type=kind,
+        time=when,
+        latitude=35.51,
+        longitude=24.02,
+        facts=facts,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# pure rules
+
+
+def test_event_key_is_stable_and_tells_geofences_apart() -> None:
+    t = datetime(2026, 3, 1, 10, 0, 0, 123456, tzinfo=UTC)
+    same_instant_in_athens = t.astimezone(timezone.get_fixed_timezone(120))
+    assert event_key(7, "overspeed", t, {}) == event_key(7, "overspeed", same_instant_in_athens, {})
+    assert event_key(7, "overspeed", t, {}) != event_key(8, "overspeed", t, {})
+    assert event_key(7, "overspeed", t, {}) != event_key(7, "idling", t, {})
+    assert event_key(7, "overspeed", t, {}) != event_key(
+        7, "overspeed", t + timedelta(microseconds=1), {}
+    )
+    enter_a = event_key(7, "geofence_enter", t, {"geofence": 1})
+    enter_b = event_key(7, "geofence_enter", t, {"geofence": 2})
+    assert enter_a != enter_b
+
+
+def test_rule_wants_types_and_departments() -> None:
+    def wants(types, departments, kind, department):
+        return rule_wants(
+            event_types=types,
+            department_ids=departments,
+            event_type=kind,
+            vehicle_department_id=department,
+        )
+
+    assert wants(["idling"], [], "idling", None)
+    assert not wants(["idling"], [], "overspeed", None)
+    assert wants(["idling"], [3], "idling", 3)
+    assert not wants(["idling"], [3], "idling", 4)
+    assert not wants(["idling"], [3], "idling", None)
+
+
+def test_storm_of_finds_the_nearest_delivery_within_the_window() -> None:
+    t = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+    delivered = [(t, "first"), (t + timedelta(minutes=30), "second")]
+    window = timedelta(minutes=15)
+    assert storm_of(delivered, t + timedelta(minutes=5), window) == "first"
+    assert storm_of(delivered, t + timedelta(minutes=26), window) == "second"
+    assert storm_of(delivered, t + timedelta(minutes=15), window) is None
+    assert storm_of(delivered, t - timedelta(minutes=20), window) is None
+    assert storm_of(delivered, t, timedelta(0)) is None
+
+
+# ------------------------------------------------------------------------------------------------
+# from positions to notifications
+
+
+def test_motion_processing_notifies_the_rules_roles_in_app_and_by_email(
+    town, django_capture_on_commit_callbacks
+) -> None:
+    make_rule(town)
+    other = MunicipalityFactory()
+    UserFactory(municipality=other, role=Role.MANAGER, email="other@example.gr")
+    start, end = store(town["device"], town["vehicle"], recent_day())
+    with django_capture_on_commit_callbacks(execute=True):
+        process_positions(town["device"].pk, start.isoformat(), end.isoformat())
+
+    ignitions = MotionEvent.objects.filter(device=town["device"], type="ignition_on")
+    assert ignitions.count() == 2
+    mine = Notification.objects.filter(recipient=town["manager"]).order_by("event_time")
+    assert [n.event_time for n in mine] == sorted(e.time for e in ignitions)
+    assert all(n.event_type == "ignition_on" and n.vehicle == town["vehicle"] for n in mine)
+    assert all(n.read_at is None for n in mine)
+    # Nobody else: not the dispatcher (no rule names the role), not another municipality.
+    assert Notification.objects.exclude(recipient=town["manager"]).count() == 0
+    # One e-mail for the run, listing both events.
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["manager@example.gr"]
+    assert str(town["vehicle"]) in message.body
+    assert message.body.count("Ignition on") == 2
+
+
+def test_rebuilding_the_same_positions_notifies_nobody_again(
+    town, django_capture_on_commit_callbacks
+) -> None:
+    make_rule(town)
+    start, end = store(town["device"], town["vehicle"], recent_day())
+    with django_capture_on_commit_callbacks(execute=True):
+        process_positions(town["device"].pk, start.isoformat(), end.isoformat())
+    first = list(Notification.objects.values_list("pk", "event_key").order_by("pk"))
+    old_event_ids = set(MotionEvent.objects.values_list("pk", flat=True))
+    assert len(first) == 2 and len(mail.outbox) == 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        motion_rebuild(town["device"].pk)  # from scratch: every event row is new
+        process_positions(town["device"].pk, start.isoformat(), end.isoformat())
+    assert set(MotionEvent.objects.values_list("pk", flat=True)).isdisjoint(old_event_ids)
+    assert list(Notification.objects.values_list("pk", "event_key").order_by("pk")) == first
+    assert len(mail.outbox) == 1
+    # The notifications now point at the rebuilt events.
+    for n in Notification.objects.all():
+        assert n.event is not None and n.event.time == n.event_time
+
+
+def test_late_data_hours_old_notifies_nobody(town, django_capture_on_commit_callbacks) -> None:
+    make_rule(town)
+    start, end = store(town["device"], town["vehicle"], recent_day(minutes_ago=5 * 60))
+    with django_capture_on_commit_callbacks(execute=True):
+        process_positions(town["device"].pk, start.isoformat(), end.isoformat())
+    assert MotionEvent.objects.filter(type="ignition_on").count() == 2
+    assert Notification.objects.count() == 0
+    assert NotificationDispatch.objects.count() == 0
+    assert mail.outbox == []
+
+
+def test_a_storm_notifies_once_and_counts_the_rest(town) -> None:
+    make_rule(town, event_types=["overspeed"], suppress_minutes=15)
+    now = timezone.now()
+    t0 = now - timedelta(minutes=40)
+    for minutes in (0, 2, 4, 9, 13):  # one storm ...
+        event(town, "overspeed", t0 + timedelta(minutes=minutes), max_speed_kmh=80, limit_kmh=50)
+    event(town, "overspeed", t0 + timedelta(minutes=30), max_speed_kmh=70, limit_kmh=50)  # news
+    result = notify_device_events(device_id=town["device"].pk, now=now)
+
+    assert (result.delivered, result.suppressed) == (2, 4)
+    notes = list(Notification.objects.filter(recipient=town["manager"]).order_by("event_time"))
+    assert [n.event_time for n in notes] == [t0, t0 + timedelta(minutes=30)]
+    assert [n.suppressed_count for n in notes] == [4, 0]
+    assert len(mail.outbox) == 1
+    # Run again: everything is known, nothing changes.
+    again = notify_device_events(device_id=town["device"].pk, now=now)
+    assert (again.delivered, again.suppressed) == (0, 0)
+    assert Notification.objects.count() == 2
+    assert len(mail.outbox) == 1
+    # A later event of the same storm, processed in a later run, still counts on the first.
+    event(town, "overspeed", t0 + timedelta(minutes=14), max_speed_kmh=90, limit_kmh=50)
+    notify_device_events(device_id=town["device"].pk, now=now)
+    assert Notification.objects.get(event_time=t0).suppressed_count == 5
+
+
+def test_departments_roles_channels_and_enabled_flag(town) -> None:
+    now = timezone.now()
+    elsewhere = DepartmentFactory(municipality=town["municipality"])
+    make_rule(town, name="Other department", departments=[elsewhere])
+    make_rule(town, name="Disabled", roles=[Role.DISPATCHER], enabled=False)
+    make_rule(town, name="In the app only", roles=[Role.DISPATCHER], email=False)
+    event(town, "ignition_on", now - timedelta(minutes=3))
+    notify_device_events(device_id=town["device"].pk, now=now)
+    assert list(Notification.objects.values_list("recipient", flat=True)) == [town["dispatcher"].pk]
+    assert mail.outbox == []  # the only rule that matched does not e-mail
+
+
+def test_two_rules_for_the_same_user_give_one_notification_and_one_email(town) -> None:
+    now = timezone.now()
+    make_rule(town, name="Own department", departments=[town["department"]])
+    make_rule(town, name="Everything", event_types=["ignition_on", "idling"])
+    event(town, "ignition_on", now - timedelta(minutes=3))
+    notify_device_events(device_id=town["device"].pk, now=now)
+    assert Notification.objects.filter(recipient=town["manager"]).count() == 1
+    assert NotificationDispatch.objects.count() == 2
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].body.count("Ignition on") == 1
+
+
+def test_no_rules_no_device_no_events(town) -> None:
+    event(town, "ignition_on", timezone.now())
+    assert notify_device_events(device_id=town["device"].pk).delivered == 0
+    assert notify_device_events(device_id=987654).delivered == 0
+    assert Notification.objects.count() == 0

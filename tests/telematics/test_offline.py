@@ -1,0 +1,177 @@
+"""Tracker offline in real time (beat task ``telematics.trackers_offline``) and its reconciliation
+with the outage the motion pipeline sees when data resumes: one offline and one back-online
+event per outage, however it was seen."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from fleet.choices import Role
+from notifications.models import Notification, NotificationRule
+from telematics.models import (
+    DailySummary,
+    Device,
+    DeviceAssignment,
+    MotionEvent,
+    MotionSettings,
+    Position,
+)
+from telematics.motion_watch import trackers_offline_detect
+from telematics.tasks import motion_rebuild, process_positions, trackers_offline
+from tests.factories import MunicipalityFactory, UserFactory, VehicleFactory
+from tests.telematics.motion.conftest import FixBuilder
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def town():
+    municipality = MunicipalityFactory()
+    vehicle = VehicleFactory(municipality=municipality)
+    device = Device.objects.create(
+        municipality=municipality, unique_id="862462030000001", protocol="teltonika"
+    )
+    DeviceAssignment.objects.create(
+        municipality=municipality,
+        device=device,
+        vehicle=vehicle,
+        valid_from=datetime(2024, 1, 1, tzinfo=UTC),
+    )
+    manager = UserFactory(municipality=municipality, role=Role.MANAGER, email="m@example.gr")
+    return municipality, vehicle, device, manager
+
+
+def store(device, vehicle, fixes) -> tuple[str, str]:
+    Position.objects.bulk_create(
+        Position(
+            municipality_id=device.municipality_id,
+            device=device,
+            vehicle=vehicle,
+            fix_time=f.fix_time,
+            server_time=f.fix_time,
+            latitude=f.latitude,
+            longitude=f.longitude,
+            speed_kmh=f.speed_kmh,
+            valid=f.valid,
+            ignition=f.ignition,
+        )
+        for f in fixes
+    )
+    return min(f.fix_time for f in fixes).isoformat(), max(f.fix_time for f in fixes).isoformat()
+
+
+def driving_until(end: datetime) -> FixBuilder:
+    """Ten minutes of driving with the engine on, the last fix at ``end``: the tracker goes
+    silent mid-trip (the short threshold applies)."""
+    b = FixBuilder(start=end - timedelta(minutes=12)).set(ignition=False).park(60)
+    b.set(ignition=True).drive(6000, 0, 36)
+    return b
+
+
+def events(kind: str) -> list[MotionEvent]:
+    return list(MotionEvent.objects.filter(type=kind).order_by("time"))
+
+
+def test_silent_tracker_gets_one_offline_event_then_the_pipeline_takes_over(
+    town, django_capture_on_commit_callbacks
+) -> None:
+    municipality, vehicle, device, manager = town
+    NotificationRule.objects.create(
+        municipality=municipality,
+        name="Trackers",
+        event_types=["tracker_offline", "tracker_online"],
+        roles=[Role.MANAGER],
+    )
+    now = timezone.now()
+    b = driving_until(now - timedelta(minutes=40))
+    last_fix = b.fixes[-1].fix_time
+    with django_capture_on_commit_callbacks(execute=True):
+        process_positions(device.pk, *store(device, vehicle, b.fixes))
+    assert events("tracker_offline") == []
+
+    # Live: 40 minutes of silence against the default 30-minute threshold.
+    with django_capture_on_commit_callbacks(execute=True):
+        created = trackers_offline_detect(now=now)
+    assert len(created) == 1
+    live = created[0]
+    assert live.time == last_fix + timedelta(seconds=1800)
+    assert live.vehicle_id == vehicle.pk and live.closed is False
+    assert live.facts["last_fix_time"] == last_fix.isoformat()
+    summary = DailySummary.objects.get(vehicle=vehicle, day=timezone.localdate(live.time))
+    assert summary.events.get("tracker_offline") == 1
+    # Every minute after that: nothing new.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert trackers_offline_detect(now=now + timedelta(minutes=1)) == []
+        trackers_offline()
+    assert len(events("tracker_offline")) == 1
+    assert Notification.objects.filter(recipient=manager, event_type="tracker_offline").count() == 1
+
+    # Data resumes: the pipeline sees the same outage and replaces the live event with its own.
+    b.set(ignition=True).silence(45 * 60).drive(0, 1000, 30)
+    with django_capture_on_commit_callbacks(execute=True):
+        process_positions(device.pk, *store(device, vehicle, b.fixes[-4:]))
+    offline, online = events("tracker_offline"), events("tracker_online")
+    assert [e.time for e in offline] == [live.time]
+    assert offline[0].closed is True and offline[0].pk != live.pk
+    assert len(online) == 1 and online[0].time > live.time
+    # Notified once each: the offline one is known by device, type and time.
+    assert sorted(Notification.objects.values_list("event_type", flat=True)) == [
+        "tracker_offline",
+        "tracker_online",
+    ]
+    # Nothing for the live check to do now, and a full rebuild finds the same outage.
+    assert trackers_offline_detect(now=timezone.now()) == []
+    with django_capture_on_commit_callbacks(execute=True):
+        motion_rebuild(device.pk)
+    assert [e.time for e in events("tracker_offline")] == [live.time]
+    assert [e.time for e in events("tracker_online")] == [online[0].time]
+    assert Notification.objects.count() == 2
+
+
+def test_threshold_from_the_municipality_motion_settings(town) -> None:
+    municipality, vehicle, device, _manager = town
+    MotionSettings.objects.create(municipality=municipality, offline_after_s=600)
+    now = timezone.now()
+    b = driving_until(now - timedelta(minutes=15))
+    process_positions(device.pk, *store(device, vehicle, b.fixes))
+    created = trackers_offline_detect(now=now)
+    assert [e.time for e in created] == [b.fixes[-1].fix_time + timedelta(seconds=600)]
+
+
+def test_parked_with_the_engine_off_is_not_offline_after_half_an_hour(town) -> None:
+    _municipality, vehicle, device, _manager = town
+    now = timezone.now()
+    b = driving_until(now - timedelta(hours=3))
+    b.set(ignition=False).park(900)
+    process_positions(device.pk, *store(device, vehicle, b.fixes))
+    # The pipeline's rule: a parked tracker with the engine off may sleep for a day.
+    assert trackers_offline_detect(now=now) == []
+    # ... and it says the same when data resumes after those hours.
+    b.silence(2 * 3600).park(60)
+    process_positions(device.pk, *store(device, vehicle, b.fixes[-6:]))
+    assert events("tracker_offline") == [] and events("tracker_online") == []
+
+
+def test_stored_but_unprocessed_positions_leave_the_decision_to_the_pipeline(town) -> None:
+    _municipality, vehicle, device, _manager = town
+    now = timezone.now()
+    b = driving_until(now - timedelta(minutes=50))
+    process_positions(device.pk, *store(device, vehicle, b.fixes))
+    b.silence(40 * 60).drive(0, 500, 30)
+    store(device, vehicle, b.fixes[-2:])  # stored, not processed yet
+    assert trackers_offline_detect(now=now) == []
+    assert events("tracker_offline") == []
+
+
+def test_inactive_devices_and_devices_never_processed_are_left_alone(town) -> None:
+    _municipality, vehicle, device, _manager = town
+    now = timezone.now()
+    b = driving_until(now - timedelta(hours=2))
+    store(device, vehicle, b.fixes)  # never processed: no checkpoint
+    assert trackers_offline_detect(now=now) == []
+    process_positions(device.pk, b.fixes[0].fix_time.isoformat(), b.fixes[-1].fix_time.isoformat())
+    Device.objects.filter(pk=device.pk).update(active=False)
+    assert trackers_offline_detect(now=now) == []
