@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
-from dispatch import forms, selectors, services
+from dispatch import forms, planning, selectors, services
 from dispatch.choices import JobStatus, MovementOrderStatus
 from dispatch.models import Job, MovementOrder, Plan, Shift
 from fleet.choices import Role
@@ -477,6 +477,9 @@ class PlanListView(CapabilityRequiredMixin, ScopedQuerysetMixin, ListView):
         return HttpResponseRedirect(reverse("dispatch:plan_detail", args=[plan.pk]))
 
 
+_PLAN_SERVER_ONLY = ("durations", "distances", "places", "geometry")
+
+
 class PlanDetailView(CapabilityRequiredMixin, ScopedQuerysetMixin, DetailView):
     capability = "dispatch.view"
     model = Plan
@@ -489,9 +492,14 @@ class PlanDetailView(CapabilityRequiredMixin, ScopedQuerysetMixin, DetailView):
         context["comparison"] = (
             selectors.plan_comparison(plan=plan) if plan.status == "applied" else []
         )
+        result = plan.result or {}
+        # The page draws the routes and lists their stops: the matrices the plan was made
+        # with stay on the server (they grow with the square of the stops).
+        shown = {k: v for k, v in result.items() if k not in _PLAN_SERVER_ONLY}
         context["map_config"] = _map_config(
             self.request,
-            plan={"id": plan.pk, "status": plan.status, "result": plan.result},
+            plan={"id": plan.pk, "status": plan.status, "result": shown},
+            geometry=planning.plan_geometry(plan) if result.get("routes") else [],
             planUrl=reverse("plan-detail", args=[plan.pk]),
         )
         return context

@@ -9,9 +9,11 @@ hours) and stores the answer as plain JSON on the :class:`~dispatch.models.Plan`
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime
 
 import numpy as np
+import shapely
 from django.utils import timezone
 
 from dispatch import selectors
@@ -29,7 +31,6 @@ def _seconds(midnight: datetime, moment: datetime) -> int:
 def _matrices(municipality, points: list[tuple[float, float]], vehicles: list[Vehicle]):
     """Integer road-time (s) and distance (m) matrices; -1 where there is no road."""
     from dispatch.routing.registry import RoutingUnavailable, router_for  # noqa: PLC0415
-    from dispatch.routing.selectors import vehicle_profile  # noqa: PLC0415
 
     try:
         router = router_for(municipality)
@@ -43,14 +44,20 @@ def _matrices(municipality, points: list[tuple[float, float]], vehicles: list[Ve
                 travel = selectors._straight_line(a, b)
                 dur[i, j], dist[i, j] = travel.duration_s, travel.length_m
         return np.rint(dur).astype(np.int64), np.rint(dist).astype(np.int64), False
-    # The heaviest, tallest vehicle's profile: every planned road is open to all of them.
-    profiles = [vehicle_profile(vehicle=v) for v in vehicles]
-    profiles = [p for p in profiles if p is not None]
-    profile = max(profiles, key=lambda p: (p.weight_t, p.height_m)) if profiles else None
-    matrix = router.matrix(points, vehicle=profile)
+    matrix = router.matrix(points, vehicle=_plan_profile(vehicles))
     dur = np.where(np.isfinite(matrix.durations_s), np.rint(matrix.durations_s), -1)
     dist = np.where(np.isfinite(matrix.lengths_m), np.rint(matrix.lengths_m), -1)
     return dur.astype(np.int64), dist.astype(np.int64), True
+
+
+def _plan_profile(vehicles: list[Vehicle]):
+    """The heaviest, tallest vehicle's routing profile: every planned road is open to all of
+    them."""
+    from dispatch.routing.selectors import vehicle_profile  # noqa: PLC0415
+
+    profiles = [vehicle_profile(vehicle=v) for v in vehicles]
+    profiles = [p for p in profiles if p is not None]
+    return max(profiles, key=lambda p: (p.weight_t, p.height_m)) if profiles else None
 
 
 def _shift_bounds(plan: Plan, vehicle: Vehicle, midnight: datetime, shifts: list[Shift]):
@@ -215,6 +222,97 @@ def _route_json(route: opt.Route, places: list[dict], problems: list[str] | None
     }
 
 
+# --- the routes' shapes on the map ---------------------------------------------------------------
+
+# Douglas-Peucker tolerance for the drawn routes: the kept points are points of the road's own
+# shape, and the line between them strays from the road by at most this much.
+GEOMETRY_TOLERANCE_M = 3.0
+
+
+def simplify_line(points: np.ndarray, tolerance_m: float = GEOMETRY_TOLERANCE_M) -> np.ndarray:
+    """``points`` (lon, lat rows) without the vertices that change the line by less than
+    ``tolerance_m``; the first and last are always kept."""
+    if len(points) <= 2:
+        return points
+    lat0 = float(np.mean(points[:, 1]))
+    kx = math.radians(1) * 6_371_008.8 * math.cos(math.radians(lat0))
+    ky = math.radians(1) * 6_371_008.8
+    origin = points[0]
+    xy = (points - origin) * (kx, ky)
+    kept = shapely.get_coordinates(
+        shapely.simplify(shapely.linestrings(xy), tolerance_m, preserve_topology=False)
+    )
+    return kept / (kx, ky) + origin
+
+
+def _leg_json(ok: bool, coords: np.ndarray, **info) -> dict:
+    return {
+        "ok": ok,
+        # [lat, lon], as Leaflet takes them; 6 decimals is about 0.1 m.
+        "points": [[round(lat, 6), round(lon, 6)] for lon, lat in coords.tolist()],
+        **info,
+    }
+
+
+def _straight_leg(a: dict, b: dict, reason: str) -> dict:
+    return _leg_json(False, np.array([[a["lon"], a["lat"]], [b["lon"], b["lat"]]]), reason=reason)
+
+
+def routes_geometry(municipality, routes: list[dict], vehicle_ids: list[int]) -> list[dict]:
+    """The road each planned route follows, leg by leg (depot, stops in order, unload trips,
+    depot), simplified for drawing; one entry per route, in the same order. A leg the router
+    cannot route (or every leg, without a road graph) is a straight line with ``ok`` false and
+    the reason."""
+    from dispatch.routing.registry import RoutingUnavailable, router_for  # noqa: PLC0415
+
+    try:
+        router = router_for(municipality)
+    except RoutingUnavailable as exc:
+        log.warning(
+            "dispatch.plan_geometry_unavailable municipality=%s error=%s", municipality.pk, exc
+        )
+        router = None
+    profile = _plan_profile(list(Vehicle.objects.filter(pk__in=vehicle_ids)))
+    out = []
+    for route in routes:
+        stops = route.get("stops", [])
+        legs = []
+        for a, b in zip(stops[:-1], stops[1:], strict=False):
+            if router is None:
+                legs.append(_straight_leg(a, b, "no_graph"))
+                continue
+            found = router.route([(a["lat"], a["lon"]), (b["lat"], b["lon"])], vehicle=profile)
+            if not found.ok:
+                log.info(
+                    "dispatch.plan_leg_unrouted vehicle=%s reason=%s",
+                    route.get("vehicle"),
+                    found.reason,
+                )
+                legs.append(_straight_leg(a, b, str(found.reason)))
+                continue
+            legs.append(
+                _leg_json(
+                    True,
+                    simplify_line(found.coordinates),
+                    length_m=round(found.length_m, 1),
+                    duration_s=round(found.duration_s, 1),
+                )
+            )
+        out.append({"vehicle": route.get("vehicle"), "legs": legs})
+    return out
+
+
+def plan_geometry(plan: Plan) -> list[dict]:
+    """The stored shapes of ``plan``'s routes, or (for a plan made before they were stored) the
+    shapes worked out now."""
+    result = plan.result or {}
+    routes = result.get("routes", [])
+    stored = result.get("geometry")
+    if isinstance(stored, list) and len(stored) == len(routes):
+        return stored
+    return routes_geometry(plan.municipality, routes, plan.params.get("vehicles", []))
+
+
 def compute(plan: Plan) -> dict:
     problem, index = build_problem(plan)
     result = opt.optimise(problem)
@@ -240,6 +338,9 @@ def compute(plan: Plan) -> dict:
     }
     for r in out["routes"]:
         r["label"] = labels.get(r["vehicle"], "")
+    out["geometry"] = routes_geometry(
+        plan.municipality, out["routes"], [v.id for v in problem.vehicles]
+    )
     return out
 
 
@@ -292,4 +393,7 @@ def retime(plan: Plan, routes: dict[int, list[int]]) -> dict:
         "distance": sum(r["distance"] for r in new_routes),
         "duration": sum(r["duration"] for r in new_routes),
         "adjusted": True,
+        "geometry": routes_geometry(
+            plan.municipality, new_routes, [v.id for v in problem.vehicles]
+        ),
     }

@@ -235,3 +235,121 @@ def test_planning_the_day_under_way_starts_now(municipality_a, crewed):
     problem, _index = planning.build_problem(plan)
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     assert problem.vehicles[0].shift_start >= int((now - midnight).total_seconds())
+
+
+# --- the routes' shapes on the map ---------------------------------------------------------------
+
+
+def _metres(points):
+    """Length of a [lat, lon] polyline along the ground (haversine), in metres."""
+    import math
+
+    total = 0.0
+    for (lat1, lon1), (lat2, lon2) in zip(points, points[1:], strict=False):
+        p1, p2 = math.radians(lat1), math.radians(lat2)
+        a = (
+            math.sin((p2 - p1) / 2) ** 2
+            + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+        )
+        total += 2 * 6_371_008.8 * math.asin(math.sqrt(a))
+    return total
+
+
+def test_each_route_is_drawn_along_the_roads_leg_by_leg(
+    municipality_a, users_a, day_setup, request_plan, routed
+):
+    vehicles, jobs, day = day_setup
+    UnloadSiteFactory(municipality=municipality_a, latitude=DEPOT[0], longitude=DEPOT[1] + 0.004)
+    Job.objects.filter(pk__in=[j.pk for j in jobs]).update(load_kg=4000)
+    plan = request_plan(municipality_a, users_a, vehicles, jobs, day)
+    plan.refresh_from_db()
+    routes = plan.result["routes"]
+    geometry = plan.result["geometry"]
+    assert len(geometry) == len(routes) >= 1
+    assert any(s["kind"] == "unload" for r in routes for s in r["stops"])
+    for route, shape in zip(routes, geometry, strict=True):
+        stops = route["stops"]
+        assert shape["vehicle"] == route["vehicle"]
+        # depot -> stops in order (unload trips included) -> depot: one leg between each two.
+        assert len(shape["legs"]) == len(stops) - 1
+        points = [p for leg in shape["legs"] for p in leg["points"]]
+        assert len(points) > 3 * len(stops)  # it bends with the streets
+        for a, b, leg in zip(stops[:-1], stops[1:], shape["legs"], strict=True):
+            assert leg["ok"] is True
+            # Starts and ends where the two stops meet the road.
+            for stop, end in ((a, leg["points"][0]), (b, leg["points"][-1])):
+                snap = routed.snap(stop["lat"], stop["lon"])
+                assert _metres([[snap.road_lat, snap.road_lon], end]) < 1.0
+            # As long as the router's road distance between them (simplifying cuts corners by
+            # at most a few metres), and as the plan's own distance for that leg.
+            drawn = _metres(leg["points"])
+            assert drawn == pytest.approx(leg["length_m"], rel=0.03, abs=5)
+            assert drawn == pytest.approx(b["travel_distance"], rel=0.03, abs=5)
+        # Every drawn vertex lies on a road of the graph.
+        snaps = routed.snap_many([tuple(p) for p in points], max_snap_m=50)
+        assert max(s.distance_m for s in snaps) < 1.0
+        assert _metres(points) == pytest.approx(route["distance"], rel=0.03, abs=10)
+
+
+def test_a_leg_without_a_road_route_is_a_straight_line_with_its_reason(municipality_a, routed):
+    at_sea = (35.5300, 24.0200)  # north of Chania's harbour, far from any road
+    stops = [
+        {"kind": "start", "lat": DEPOT[0], "lon": DEPOT[1]},
+        {"kind": "job", "lat": JOB_PLACE[0], "lon": JOB_PLACE[1]},
+        {"kind": "job", "lat": at_sea[0], "lon": at_sea[1]},
+        {"kind": "end", "lat": DEPOT[0], "lon": DEPOT[1]},
+    ]
+    (shape,) = planning.routes_geometry(municipality_a, [{"vehicle": 1, "stops": stops}], [])
+    ok = [leg["ok"] for leg in shape["legs"]]
+    assert ok == [True, False, False]
+    for leg, (a, b) in zip(shape["legs"][1:], [(1, 2), (2, 3)], strict=True):
+        assert leg["points"] == [
+            [stops[a]["lat"], stops[a]["lon"]],
+            [stops[b]["lat"], stops[b]["lon"]],
+        ]
+        assert leg["reason"]
+
+
+def test_without_a_road_graph_every_leg_is_a_straight_line(municipality_a):
+    municipality_a.osm_file = ""
+    municipality_a.save()
+    stops = [{"lat": DEPOT[0], "lon": DEPOT[1]}, {"lat": EAST[0], "lon": EAST[1]}]
+    (shape,) = planning.routes_geometry(municipality_a, [{"vehicle": 1, "stops": stops}], [])
+    assert shape["legs"] == [
+        {"ok": False, "points": [list(DEPOT), list(EAST)], "reason": "no_graph"}
+    ]
+
+
+def test_simplifying_keeps_the_corners_and_drops_points_on_a_straight_stretch():
+    import numpy as np
+
+    # lon, lat: 50 points due east, then 50 due north (about 5 m apart).
+    east = np.column_stack([24.0 + np.arange(50) * 5.5e-5, np.full(50, 35.5)])
+    north = np.column_stack([np.full(50, east[-1, 0]), 35.5 + np.arange(1, 51) * 4.5e-5])
+    line = np.vstack([east, north])
+    kept = planning.simplify_line(line)
+    assert np.allclose(kept, line[[0, 49, -1]], rtol=0, atol=1e-9)
+    # A detour of 10 m off the straight stretch is kept; one of 1 m is not.
+    for bump, kept_it in ((9e-5, True), (9e-6, False)):
+        bent = line.copy()
+        bent[25, 1] += bump
+        kept = planning.simplify_line(bent)
+        assert any(np.allclose(p, bent[25], rtol=0, atol=1e-9) for p in kept) is kept_it
+        assert np.allclose(kept[[0, -1]], line[[0, -1]], rtol=0, atol=1e-9)
+
+
+def test_retimed_plan_is_redrawn_for_its_new_order(
+    municipality_a, users_a, day_setup, request_plan, routed
+):
+    vehicles, jobs, day = day_setup
+    plan = request_plan(municipality_a, users_a, vehicles, jobs, day)
+    plan.refresh_from_db()
+    everything = [j.pk for j in jobs]
+    plan = services.plan_adjust(plan=plan, routes={vehicles[0].pk: everything[::-1]})
+    (route,) = plan.result["routes"]
+    (shape,) = plan.result["geometry"]
+    assert shape["vehicle"] == vehicles[0].pk
+    assert len(shape["legs"]) == len(route["stops"]) - 1
+    jobs_by_pk = {j.pk: j for j in jobs}
+    first = routed.snap(jobs_by_pk[everything[-1]].latitude, jobs_by_pk[everything[-1]].longitude)
+    assert _metres([[first.road_lat, first.road_lon], shape["legs"][0]["points"][-1]]) < 1.0

@@ -1,5 +1,6 @@
 /*
- * An optimised plan on the map: each vehicle's route in its own colour with numbered stops, a
+ * An optimised plan on the map: each vehicle's route along the roads (shapes worked out on the
+ * server, config.geometry) in its own colour, with numbered stops and their planned times, a
  * table per route, and (for a draft) moving a stop to another vehicle or position, then
  * re-timing the plan through POST /api/v1/plans/<id>/adjust/.
  */
@@ -28,24 +29,77 @@
     return String(h).padStart(2, "0") + ":" + String(m).padStart(2, "0");
   }
 
+  var geometry = config.geometry || [];
+
+  function stopPopup(s, n) {
+    var div = document.createElement("div");
+    var title = document.createElement("strong");
+    if (s.kind === "job") {
+      title.textContent = n + ". #" + s.job;
+    } else {
+      title.textContent = s.kind === "unload" ? text.unload + " " + (s.name || "") : text.depot;
+    }
+    div.appendChild(title);
+    var lines = [text.arrival + " " + hhmm(s.arrival)];
+    if (s.kind === "job" || s.kind === "unload") {
+      lines.push(text.start + " " + hhmm(s.start) + " · " + text.departure + " " + hhmm(s.departure));
+    }
+    lines.forEach(function (line) {
+      div.appendChild(document.createElement("br"));
+      div.appendChild(document.createTextNode(line));
+    });
+    return div;
+  }
+
+  // The roads each route follows, leg by leg; a leg with no road route is a dashed straight line.
+  function drawRoute(route, r, color) {
+    var shape = geometry[r];
+    var unrouted = [];
+    if (!shape || !shape.legs || shape.legs.length !== route.stops.length - 1) {
+      var straight = route.stops.map(function (s) { return [s.lat, s.lon]; });
+      L.polyline(straight, { color: color, weight: 3, opacity: 0.8, dashArray: "6 6", className: "plan-leg plan-leg-straight" }).addTo(map);
+      bounds = bounds.concat(straight);
+      return route.stops.length > 1 ? [0] : [];
+    }
+    shape.legs.forEach(function (leg, i) {
+      var line = L.polyline(leg.points, leg.ok
+        ? { color: color, weight: 4, opacity: 0.85, className: "plan-leg plan-leg-road" }
+        : { color: color, weight: 3, opacity: 0.8, dashArray: "6 6", className: "plan-leg plan-leg-straight" });
+      line.addTo(map);
+      if (!leg.ok) {
+        unrouted.push(i);
+        line.bindTooltip(text.no_road);
+      }
+      bounds = bounds.concat(leg.points);
+    });
+    return unrouted;
+  }
+
   routes.forEach(function (route, r) {
     var color = PALETTE[r % PALETTE.length];
-    var line = route.stops.map(function (s) { return [s.lat, s.lon]; });
-    bounds = bounds.concat(line);
-    L.polyline(line, { color: color, weight: 3, opacity: 0.8 }).addTo(map);
+    var unrouted = drawRoute(route, r, color);
     var n = 0;
-    route.stops.forEach(function (s) {
+    route.stops.forEach(function (s, i) {
       if (s.kind === "job") {
         n += 1;
         L.marker([s.lat, s.lon], {
           icon: L.divIcon({ className: "stop-icon", html: '<span style="background:' + color + '">' + n + "</span>", iconSize: [22, 22] })
-        }).bindTooltip("#" + s.job + " · " + hhmm(s.start)).addTo(map);
+        }).bindTooltip("#" + s.job + " · " + hhmm(s.start)).bindPopup(stopPopup(s, n)).addTo(map);
+      } else if (i === 0 || s.kind === "unload") {
+        L.circleMarker([s.lat, s.lon], { radius: 6, color: color, fillColor: "#fff", fillOpacity: 1, weight: 3 })
+          .bindPopup(stopPopup(s, 0)).addTo(map);
       }
     });
     var h = document.createElement("h3");
     h.style.color = color;
     h.textContent = text.vehicle + " " + (route.label || route.vehicle) + " · " + (route.distance / 1000).toFixed(1) + " " + text.km + " · " + hhmm(route.start_time) + "–" + hhmm(route.end_time);
     box.appendChild(h);
+    if (unrouted.length) {
+      var warn = document.createElement("p");
+      warn.className = "helptext plan-unrouted";
+      warn.textContent = text.no_road_legs + " " + unrouted.length;
+      box.appendChild(warn);
+    }
     if (route.problems && route.problems.length) {
       var p = document.createElement("p");
       p.className = "error";
