@@ -30,6 +30,7 @@
   }
 
   var geometry = config.geometry || [];
+  var drawn = [];  // what is on the map, for the page's tests (window.kinisiPlan)
 
   function stopPopup(s, n) {
     var div = document.createElement("div");
@@ -57,7 +58,8 @@
     var unrouted = [];
     if (!shape || !shape.legs || shape.legs.length !== route.stops.length - 1) {
       var straight = route.stops.map(function (s) { return [s.lat, s.lon]; });
-      L.polyline(straight, { color: color, weight: 3, opacity: 0.8, dashArray: "6 6", className: "plan-leg plan-leg-straight" }).addTo(map);
+      var whole = L.polyline(straight, { color: color, weight: 3, opacity: 0.8, dashArray: "6 6", className: "plan-leg plan-leg-straight" }).addTo(map);
+      drawn.push({ route: r, vehicle: route.vehicle, road: false, line: whole });
       bounds = bounds.concat(straight);
       return route.stops.length > 1 ? [0] : [];
     }
@@ -66,6 +68,7 @@
         ? { color: color, weight: 4, opacity: 0.85, className: "plan-leg plan-leg-road" }
         : { color: color, weight: 3, opacity: 0.8, dashArray: "6 6", className: "plan-leg plan-leg-straight" });
       line.addTo(map);
+      drawn.push({ route: r, vehicle: route.vehicle, road: leg.ok, line: line });
       if (!leg.ok) {
         unrouted.push(i);
         line.bindTooltip(text.no_road);
@@ -150,6 +153,18 @@
     box.appendChild(p);
   });
   if (bounds.length) { map.fitBounds(bounds, { padding: [20, 20] }); }
+
+  window.kinisiPlan = {
+    legs: function () {
+      return drawn.map(function (d) {
+        return {
+          route: d.route, vehicle: d.vehicle, road: d.road, onMap: map.hasLayer(d.line),
+          vertices: d.line.getLatLngs().length, color: d.line.options.color,
+          dashed: Boolean(d.line.options.dashArray)
+        };
+      });
+    }
+  };
 
   var retime = document.getElementById("plan-retime");
   if (retime) {
