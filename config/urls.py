@@ -11,6 +11,7 @@ api_patterns = [
     path("", include("telematics.api_urls")),
     path("", include("dispatch.api_urls")),
     path("", include("reports.api_urls")),
+    path("", include("notifications.api_urls")),
 ]
 
 urlpatterns = [
@@ -18,6 +19,7 @@ urlpatterns = [
     path("telematics/", include("telematics.urls")),
     path("dispatch/", include("dispatch.urls")),
     path("reports/", include("reports.urls")),
+    path("notifications/", include("notifications.urls")),
     path("api/v1/", include(api_patterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

@@ -39,6 +39,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "reports.view": frozenset({ADMIN, MANAGER, AUDITOR}),
     "reports.generate": frozenset({ADMIN, MANAGER}),
     "driver.self": frozenset({DRIVER}),
+    # Everyone reads their own notifications; rules are the administrator's.
+    "notifications.view": OFFICE | {DRIVER},
 }
 
 

@@ -246,3 +246,18 @@ def notifications_mark_all_read(*, user) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).update(
         read_at=timezone.now()
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# rules
+
+
+def notification_rule_save(*, form, municipality) -> NotificationRule:
+    """Save a validated ``NotificationRuleForm`` as a rule of ``municipality``."""
+    with transaction.atomic():
+        rule = form.save(commit=False)
+        rule.municipality = municipality
+        rule.save()
+        form.save_m2m()
+    log.info("notifications.rule_saved rule=%s municipality=%s", rule.pk, municipality.pk)
+    return rule

@@ -617,3 +617,56 @@ FACTORY_FOR_MODEL.update(
         Geofence: lambda municipality: GeofenceFactory(municipality=municipality),
     }
 )
+
+
+# --- notifications -------------------------------------------------------------------------
+
+from notifications.models import Notification, NotificationRule  # noqa: E402
+
+
+class NotificationRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = NotificationRule
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    name = factory.Sequence(lambda n: f"Υπερβάσεις ταχύτητας {n}")
+    event_types = factory.LazyFunction(lambda: ["overspeed"])
+    roles = factory.LazyFunction(lambda: [Role.MANAGER])
+
+
+class NotificationFactory(factory.django.DjangoModelFactory):
+    """A notification for the municipality's first administrator (a notification is its
+    recipient's alone; the isolation walk's administrator must be able to open their own)."""
+
+    class Meta:
+        model = Notification
+
+    municipality = factory.SubFactory(MunicipalityFactory)
+    recipient = factory.LazyAttribute(
+        lambda o: (
+            get_user_model()
+            .objects.filter(municipality=o.municipality, role=Role.ADMIN)
+            .order_by("pk")
+            .first()
+            or UserFactory(municipality=o.municipality, role=Role.ADMIN)
+        )
+    )
+    rule = factory.SubFactory(
+        NotificationRuleFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    event_key = factory.Sequence(lambda n: f"0:overspeed:{n}")
+    event_type = "overspeed"
+    event_time = _MOTION_T0
+    vehicle = factory.SubFactory(
+        VehicleFactory, municipality=factory.SelfAttribute("..municipality")
+    )
+    latitude, longitude = 35.5138, 24.0180
+    facts = factory.LazyFunction(lambda: {"max_speed_kmh": 72.0, "limit_kmh": 50})
+
+
+FACTORY_FOR_MODEL.update(
+    {
+        NotificationRule: lambda municipality: NotificationRuleFactory(municipality=municipality),
+        Notification: lambda municipality: NotificationFactory(municipality=municipality),
+    }
+)

@@ -270,3 +270,122 @@ def test_no_rules_no_device_no_events(town) -> None:
     assert notify_device_events(device_id=town["device"].pk).delivered == 0
     assert notify_device_events(device_id=987654).delivered == 0
     assert Notification.objects.count() == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# pages and API: a user's own notifications only
+
+
+@pytest.fixture
+def notes(town):
+    """Two notifications for the manager (one a storm of 4), one for the dispatcher."""
+    make_rule(town, event_types=["overspeed"], roles=[Role.MANAGER, Role.DISPATCHER])
+    now = timezone.now()
+    t0 = now - timedelta(minutes=40)
+    for minutes in (0, 1, 2, 3, 4):
+        event(town, "overspeed", t0 + timedelta(minutes=minutes), max_speed_kmh=81, limit_kmh=50)
+    event(town, "overspeed", t0 + timedelta(minutes=30), max_speed_kmh=66, limit_kmh=50)
+    notify_device_events(device_id=town["device"].pk, now=now)
+    Notification.objects.filter(recipient=town["dispatcher"]).exclude(event_time=t0).delete()
+    mine = list(Notification.objects.filter(recipient=town["manager"]).order_by("event_time"))
+    theirs = Notification.objects.get(recipient=town["dispatcher"])
+    return mine, theirs
+
+
+def test_page_lists_own_notifications_with_the_storm_count_and_the_bell(
+    town, notes, web_client_for
+) -> None:
+    mine, _theirs = notes
+    client = web_client_for(town["manager"])
+    page = client.get("/notifications/")
+    assert page.status_code == 200
+    assert [n.pk for n in page.context["notifications"]] == [mine[1].pk, mine[0].pk]
+    html = page.content.decode()
+    assert "and 4 more like it" in html
+    assert "81 km/h, limit 50 km/h" in html
+    assert page.context["notifications_unread"]() == 2
+    assert '<span class="count"' in html and ">2</span>" in html
+
+
+def test_mark_one_and_all_read_only_touches_own(town, notes, web_client_for) -> None:
+    mine, theirs = notes
+    client = web_client_for(town["manager"])
+    response = client.post(f"/notifications/{mine[0].pk}/read/", {"next": "/notifications/"})
+    assert response.status_code == 302 and response["Location"] == "/notifications/"
+    mine[0].refresh_from_db()
+    assert mine[0].read_at is not None
+    # Another user's notification does not exist for this user.
+    assert client.post(f"/notifications/{theirs.pk}/read/").status_code == 404
+    assert client.get(f"/notifications/{theirs.pk}/read/").status_code == 404
+    # An outside "next" is not followed.
+    response = client.post("/notifications/read-all/", {"next": "https://evil.example/"})
+    assert response["Location"] == "/notifications/"
+    assert not Notification.objects.filter(recipient=town["manager"], read_at=None).exists()
+    theirs.refresh_from_db()
+    assert theirs.read_at is None
+    assert client.get("/notifications/?unread=1").context["notifications"] == []
+
+
+def test_api_lists_reads_and_marks_own_notifications(town, notes, api_client_for) -> None:
+    mine, theirs = notes
+    api = api_client_for(town["manager"])
+    body = api.get("/api/v1/notifications/").json()
+    rows = body["results"] if isinstance(body, dict) else body
+    assert [r["id"] for r in rows] == [mine[1].pk, mine[0].pk]
+    assert rows[1]["suppressed_count"] == 4
+    assert rows[1]["vehicle_label"] == str(town["vehicle"])
+    assert api.get(f"/api/v1/notifications/{theirs.pk}/").status_code == 404
+    assert api.post(f"/api/v1/notifications/{theirs.pk}/read/").status_code == 404
+    assert api.get("/api/v1/notifications/unread-count/").json() == {"unread": 2}
+    read = api.post(f"/api/v1/notifications/{mine[0].pk}/read/")
+    assert read.status_code == 200 and read.json()["read_at"] is not None
+    body = api.get("/api/v1/notifications/?unread=1").json()
+    rows = body["results"] if isinstance(body, dict) else body
+    assert [r["id"] for r in rows] == [mine[1].pk]
+    assert api.post("/api/v1/notifications/read-all/").json() == {"marked": 1}
+    assert api.get("/api/v1/notifications/unread-count/").json() == {"unread": 0}
+    assert api.delete(f"/api/v1/notifications/{mine[0].pk}/").status_code == 405
+    assert Notification.objects.filter(pk=mine[0].pk).exists()
+
+
+def test_every_role_has_its_notifications_page(municipality_a, users_a, web_client_for) -> None:
+    for role, user in users_a.items():
+        assert web_client_for(user).get("/notifications/").status_code == 200, role
+
+
+def test_administrator_manages_the_rules_of_the_municipality(town, users_a, web_client_for):
+    municipality_a = users_a[Role.ADMIN].municipality
+    department = DepartmentFactory(municipality=municipality_a)
+    foreign = town["department"]  # another municipality's
+    admin = web_client_for(users_a[Role.ADMIN])
+    form = {
+        "name": "Overspeed of the cleaning trucks",
+        "event_types": ["overspeed", "idling"],
+        "departments": [department.pk],
+        "roles": [Role.MANAGER, Role.DISPATCHER],
+        "in_app": "on",
+        "email": "on",
+        "suppress_minutes": "20",
+        "enabled": "on",
+    }
+    assert admin.post("/notifications/rules/new/", form).status_code == 302
+    rule = NotificationRule.objects.get(name="Overspeed of the cleaning trucks")
+    assert rule.municipality == municipality_a
+    assert rule.event_types == ["overspeed", "idling"]
+    assert list(rule.departments.all()) == [department]
+    listing = admin.get("/notifications/rules/").content.decode()
+    assert "Overspeed of the cleaning trucks" in listing and "Fleet manager" in listing
+    # Another municipality's department, no channel: refused, nothing changes.
+    bad = form | {"departments": [foreign.pk], "in_app": "", "email": ""}
+    bad.pop("in_app"), bad.pop("email")
+    response = admin.post(f"/notifications/rules/{rule.pk}/edit/", bad)
+    assert response.status_code == 200
+    assert set(response.context["form"].errors) == {"departments", "__all__"}
+    rule.refresh_from_db()
+    assert list(rule.departments.all()) == [department] and rule.email is True
+    # Another municipality's rule is a 404; a manager may not manage rules.
+    other_rule = make_rule(town)
+    assert admin.get(f"/notifications/rules/{other_rule.pk}/edit/").status_code == 404
+    manager = web_client_for(users_a[Role.MANAGER])
+    assert manager.get("/notifications/rules/").status_code == 403
+    assert manager.post("/notifications/rules/new/", form).status_code == 403
