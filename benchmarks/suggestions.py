@@ -280,6 +280,7 @@ def profile(municipality, job) -> None:
     selectors.job_suggestions(job=job)
     profiler.disable()
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
 
 
 def ms(values, q=None) -> str:

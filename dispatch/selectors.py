@@ -329,8 +329,9 @@ def _crews_at(
         )
     )
     licences: dict[int, dict[str, date]] = defaultdict(dict)
+    # The drivers on shift as a subquery, not hundreds of ids.
     for driver_id, category, expires_on in DriverLicence.objects.filter(
-        driver_id__in={r[1] for r in rows}
+        driver_id__in=shifts.values("driver_id")
     ).values_list("driver_id", "category", "expires_on"):
         licences[driver_id][category] = expires_on
     crew: dict[int, list[rules.DriverFacts]] = defaultdict(list)
