@@ -281,7 +281,12 @@ def routes_geometry(municipality, routes: list[dict], vehicle_ids: list[int]) ->
             if router is None:
                 legs.append(_straight_leg(a, b, "no_graph"))
                 continue
-            found = router.route([(a["lat"], a["lon"]), (b["lat"], b["lon"])], vehicle=profile)
+            try:
+                found = router.route([(a["lat"], a["lon"]), (b["lat"], b["lon"])], vehicle=profile)
+            except Exception:  # noqa: BLE001 - a shape is not worth losing the plan over
+                log.exception("dispatch.plan_leg_failed vehicle=%s", route.get("vehicle"))
+                legs.append(_straight_leg(a, b, "error"))
+                continue
             if not found.ok:
                 log.info(
                     "dispatch.plan_leg_unrouted vehicle=%s reason=%s",

@@ -353,3 +353,37 @@ def test_retimed_plan_is_redrawn_for_its_new_order(
     jobs_by_pk = {j.pk: j for j in jobs}
     first = routed.snap(jobs_by_pk[everything[-1]].latitude, jobs_by_pk[everything[-1]].longitude)
     assert _metres([[first.road_lat, first.road_lon], shape["legs"][0]["points"][-1]]) < 1.0
+
+
+def _map_config(response):
+    import json
+    import re
+
+    found = re.search(
+        r'<script id="map-config" type="application/json">(.*?)</script>',
+        response.content.decode(),
+        re.S,
+    )
+    return json.loads(found.group(1))
+
+
+def test_plan_page_carries_the_shapes_and_not_the_matrices(
+    municipality_a, users_a, web_client_for, day_setup, request_plan
+):
+    from django.urls import reverse
+
+    vehicles, jobs, day = day_setup
+    plan = request_plan(municipality_a, users_a, vehicles, jobs, day)
+    plan.refresh_from_db()
+    client = web_client_for(users_a[Role.DISPATCHER])
+    config = _map_config(client.get(reverse("dispatch:plan_detail", args=[plan.pk])))
+    assert config["geometry"] == plan.result["geometry"]
+    assert config["plan"]["result"]["routes"] == plan.result["routes"]
+    for heavy in ("durations", "distances", "places", "geometry"):
+        assert heavy not in config["plan"]["result"]
+    # A plan stored before the shapes were: they are worked out for the page.
+    Plan.objects.filter(pk=plan.pk).update(
+        result={k: v for k, v in plan.result.items() if k != "geometry"}
+    )
+    config = _map_config(client.get(reverse("dispatch:plan_detail", args=[plan.pk])))
+    assert config["geometry"] == plan.result["geometry"]
