@@ -36,7 +36,7 @@ class NotifyResult:
     events: int = 0
     delivered: int = 0
     suppressed: int = 0
-    notifications: int = 0
+    notifications: int = 0  # in-app notifications offered (a duplicate for a user is skipped)
     emails: int = 0
 
 
