@@ -389,3 +389,15 @@ def test_administrator_manages_the_rules_of_the_municipality(town, users_a, web_
     manager = web_client_for(users_a[Role.MANAGER])
     assert manager.get("/notifications/rules/").status_code == 403
     assert manager.post("/notifications/rules/new/", form).status_code == 403
+
+
+def test_rules_and_notifications_in_the_django_admin(town, notes, client) -> None:
+    superuser = UserFactory(
+        municipality=None, is_superuser=True, is_staff=True, role=Role.ADMIN, username="root"
+    )
+    client.force_login(superuser)
+    assert client.get("/admin/notifications/notificationrule/").status_code == 200
+    assert client.get("/admin/notifications/notificationrule/add/").status_code == 200
+    listing = client.get("/admin/notifications/notification/")
+    assert listing.status_code == 200
+    assert str(town["vehicle"]) in listing.content.decode()
