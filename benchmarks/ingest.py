@@ -14,14 +14,24 @@ connection (Teltonika TCP, or OsmAnd HTTP/1.1 keep-alive), sends a frame and wai
 acknowledgement before sending the next, as real trackers do. Two shapes: one position per
 Teltonika frame, and ten (a tracker emptying its buffer); OsmAnd always carries one.
 
+The load generator shares the two cores with the gateway and the database, so it is kept cheap:
+one asyncio protocol object per tracker (no coroutine per tracker), and the frames of the
+measured window built before it starts (``--prebuild-rate`` positions a second's worth; more
+are built on the fly if the gateway is faster). Each frame still carries fresh fix times, so
+every position sent is a new row. The window starts once every tracker is connected and logged
+in.
+
 Figures per shape: positions stored per second over the measured window (acknowledged
 positions / wall time: a position is acknowledged only after its commit), acknowledgement latency
 p50/p99 per protocol, and the count check: every position sent must be a stored row, exactly.
-Then the ceiling: the same rows, dumped from the table, loaded with one plain ``COPY`` (PostgreSQL)
-or one ``executemany`` in one transaction (SQLite) into an empty table of the same schema and
-indexes; the ratio is gateway rate / plain rate. The machine has 2 cores shared by the gateway,
-the load generator and the database, so all three compete; figures are single runs (the medians
-of latencies are printed; run again to see the noise).
+CPU per position stored of the gateway (split into its event-loop thread and its other threads:
+writers, hand-off, reader), of its database backends and of the load generator. Then the
+ceiling: the same rows, dumped from the table, loaded with one plain ``COPY`` (PostgreSQL) or one
+``executemany`` in one transaction (SQLite) into an empty table of the same schema and indexes;
+the ratio is gateway rate / plain rate. The machine has 2 cores shared by the gateway, the load
+generator and the database, so all three compete; figures are single runs (the medians of
+latencies are printed; run again to see the noise). ``--profile PREFIX`` runs the gateway under
+cProfile (its event-loop thread only) and leaves the stats in ``PREFIX-<shape>``.
 """
 
 from __future__ import annotations
@@ -68,8 +78,10 @@ def crc16_ibm(data: bytes) -> int:
 
 # IO elements of every record: ignition (239) and movement (240) as 1-byte values, external
 # voltage (66) as 2 bytes, total odometer (16) as 4 bytes: what an FMB920 sends by default.
-_RECORD = struct.Struct(">QBiihHBH")
-_IO_TAIL = bytes([0, 4, 2, 239, 1, 240, 1, 1, 66]) + (12500).to_bytes(2, "big") + bytes([1, 16])
+# One struct per record: header, event IO id and IO total, then the 1/2/4/8-byte IO groups.
+_RECORD = struct.Struct(">QBiihHBH" + "BB" + "B" + "BB" + "BB" + "B" + "BH" + "B" + "BI" + "B")
+_PREAMBLE = struct.Struct(">II")
+_CRC = struct.Struct(">I")
 
 
 def teltonika_login(imei: str) -> bytes:
@@ -77,14 +89,41 @@ def teltonika_login(imei: str) -> bytes:
 
 
 def teltonika_packet(records: list[tuple[int, float, float, int]]) -> bytes:
-    """records: (unix ms, latitude, longitude, odometer m)."""
-    parts = [bytes([0x08, len(records)])]
-    for ms, lat, lon, odometer in records:
-        parts.append(_RECORD.pack(ms, 0, round(lon * 1e7), round(lat * 1e7), 20, 90, 9, 40))
-        parts.append(_IO_TAIL + odometer.to_bytes(4, "big") + b"\x00")
-    parts.append(bytes([len(records)]))
-    body = b"".join(parts)
-    return struct.pack(">II", 0, len(body)) + body + struct.pack(">I", crc16_ibm(body))
+    """A Codec 8 packet; records: (unix ms, latitude, longitude, odometer m)."""
+    pack = _RECORD.pack
+    count = len(records)
+    body = b"".join(
+        [bytes((0x08, count))]
+        + [
+            pack(
+                ms,
+                0,
+                round(lon * 1e7),
+                round(lat * 1e7),
+                20,
+                90,
+                9,
+                40,
+                0,
+                4,
+                2,
+                239,
+                1,
+                240,
+                1,
+                1,
+                66,
+                12500,
+                1,
+                16,
+                odometer,
+                0,
+            )  # fmt: skip
+            for ms, lat, lon, odometer in records
+        ]
+        + [bytes((count,))]
+    )
+    return _PREAMBLE.pack(0, len(body)) + body + _CRC.pack(crc16_ibm(body))
 
 
 # --- load generator -------------------------------------------------------------------------------
@@ -107,6 +146,129 @@ class Track:
         return int(self.t * 1000), self.lat, self.lon, self.odometer
 
 
+class Client(asyncio.Protocol):
+    """One simulated tracker on its own connection: sends a message, waits for its answer,
+    records the latency, sends the next, until the generator's deadline.
+
+    Callbacks rather than streams and a coroutine per tracker, and messages built before the
+    measured window (more are built on the fly if those run out): the load generator shares the
+    two cores with the gateway and the database, so it must stay cheap."""
+
+    protocol = ""
+
+    def __init__(self, generator: Generator, index: int, unique_id: str) -> None:
+        self.generator = generator
+        self.index = index
+        self.unique_id = unique_id
+        self.transport: asyncio.Transport | None = None
+        self.buffer = b""
+        self.ready = asyncio.get_running_loop().create_future()
+        self.done = asyncio.get_running_loop().create_future()
+        self.messages: list[bytes] = []
+        self.next_message = 0
+        self.track = Track(index, generator.base_time)
+        self.started = 0.0
+        self.per_message = 1
+
+    def prepare(self, count: int) -> None:
+        self.messages = [self.build() for _ in range(count)]
+
+    def build(self) -> bytes:
+        raise NotImplementedError
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(ConnectionError(f"{self.unique_id}: closed before ready"))
+        if not self.done.done():
+            self.done.set_exception(ConnectionError(f"{self.unique_id}: closed by the gateway"))
+
+    def send_next(self) -> None:
+        generator = self.generator
+        if time.monotonic() >= generator.deadline:
+            self.done.set_result(None)
+            self.transport.close()
+            return
+        if self.next_message < len(self.messages):
+            message = self.messages[self.next_message]
+            self.next_message += 1
+        else:
+            message = self.build()
+        self.started = time.perf_counter()
+        self.transport.write(message)
+
+    def answered(self) -> None:
+        self.generator.latency[self.protocol].append(time.perf_counter() - self.started)
+        self.generator.sent[self.protocol] += self.per_message
+        self.send_next()
+
+    def failed(self, reason: str) -> None:
+        if not self.done.done():
+            self.done.set_exception(RuntimeError(f"{self.unique_id}: {reason}"))
+        self.transport.close()
+
+
+class TeltonikaClient(Client):
+    protocol = "teltonika"
+
+    def __init__(self, generator: Generator, index: int, unique_id: str) -> None:
+        super().__init__(generator, index, unique_id)
+        self.per_message = generator.per_message
+        self.expected_ack = self.per_message.to_bytes(4, "big")
+
+    def build(self) -> bytes:
+        track = self.track
+        return teltonika_packet([track.next() for _ in range(self.per_message)])
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        transport.write(teltonika_login(self.unique_id))
+
+    def data_received(self, data: bytes) -> None:
+        if not self.ready.done():
+            if data[:1] != b"\x01":
+                self.ready.set_exception(RuntimeError(f"login refused for {self.unique_id}"))
+                return
+            self.ready.set_result(None)
+            data = data[1:]
+        buffer = self.buffer + data if self.buffer else data
+        while len(buffer) >= 4:
+            if buffer[:4] != self.expected_ack:
+                self.failed(f"bad ack {buffer[:4]!r}")
+                return
+            buffer = buffer[4:]
+            self.answered()
+        self.buffer = buffer
+
+
+class OsmandClient(Client):
+    protocol = "osmand"
+
+    def build(self) -> bytes:
+        ms, lat, lon, _ = self.track.next()
+        return (
+            f"GET /?id={self.unique_id}&timestamp={ms // 1000}&lat={lat:.6f}&lon={lon:.6f}"
+            f"&speed=21.6&bearing=45&altitude=20&accuracy=5&batt=80 HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\n\r\n"
+        ).encode()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.ready.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer + data if self.buffer else data
+        while True:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                break
+            head, buffer = buffer[:end], buffer[end + 4 :]
+            if not head.startswith(b"HTTP/1.1 200"):
+                self.failed(f"bad response {head[:40]!r}")
+                return
+            self.answered()
+        self.buffer = buffer
+
+
 class Generator:
     def __init__(self, ports, teltonika_ids, http_ids, per_message, base_time) -> None:
         self.ports = ports
@@ -119,63 +281,37 @@ class Generator:
         self.errors = 0
         self.deadline = float("inf")
 
-    async def teltonika(self, index: int, imei: str, ready: asyncio.Event, go: asyncio.Event):
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.ports["teltonika"])
-        writer.write(teltonika_login(imei))
-        if await reader.readexactly(1) != b"\x01":
-            raise RuntimeError(f"login refused for {imei}")
-        ready.set()
-        await go.wait()
-        track = Track(index, self.base_time)
-        latencies = self.latency["teltonika"]
-        n = self.per_message
-        while time.monotonic() < self.deadline:
-            frame = teltonika_packet([track.next() for _ in range(n)])
-            started = time.perf_counter()
-            writer.write(frame)
-            ack = await reader.readexactly(4)
-            latencies.append(time.perf_counter() - started)
-            if int.from_bytes(ack, "big") != n:
-                raise RuntimeError(f"bad ack {ack!r}")
-            self.sent["teltonika"] += n
-        writer.close()
-
-    async def osmand(self, index: int, device_id: str, ready: asyncio.Event, go: asyncio.Event):
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.ports["osmand"])
-        ready.set()
-        await go.wait()
-        track = Track(10_000 + index, self.base_time)
-        latencies = self.latency["osmand"]
-        while time.monotonic() < self.deadline:
-            ms, lat, lon, _ = track.next()
-            request = (
-                f"GET /?id={device_id}&timestamp={ms // 1000}&lat={lat:.6f}&lon={lon:.6f}"
-                f"&speed=21.6&bearing=45&altitude=20&accuracy=5&batt=80 HTTP/1.1\r\n"
-                f"Host: 127.0.0.1\r\n\r\n"
-            ).encode()
-            started = time.perf_counter()
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            latencies.append(time.perf_counter() - started)
-            if not head.startswith(b"HTTP/1.1 200"):
-                raise RuntimeError(f"bad response {head[:40]!r}")
-            self.sent["osmand"] += 1
-        writer.close()
-
-    async def run(self, start_at: float, duration: float) -> None:
-        go = asyncio.Event()
-        tasks, events = [], []
+    async def run(self, prebuild_rate: float, duration: float, ready, start_at) -> None:
+        """Connect every tracker, build its messages, tell the parent (``ready``), wait for the
+        common start time (``start_at``), then run for ``duration`` seconds."""
+        loop = asyncio.get_running_loop()
+        clients: list[Client] = []
         for i, imei in enumerate(self.teltonika_ids):
-            events.append(asyncio.Event())
-            tasks.append(asyncio.ensure_future(self.teltonika(i, imei, events[-1], go)))
+            clients.append(TeltonikaClient(self, i, imei))
         for i, device_id in enumerate(self.http_ids):
-            events.append(asyncio.Event())
-            tasks.append(asyncio.ensure_future(self.osmand(i, device_id, events[-1], go)))
-        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 120)
-        await asyncio.sleep(max(0.0, start_at - time.time()))
+            clients.append(OsmandClient(self, 10_000 + i, device_id))
+        # Messages for the measured window at ``prebuild_rate`` positions a second in all.
+        per_client = int(prebuild_rate * duration / max(1, len(clients)) / self.per_message) + 1
+        for client in clients:
+            client.prepare(per_client if client.protocol == "teltonika" else per_client * 2)
+        for start in range(0, len(clients), 200):
+            batch = clients[start : start + 200]
+            await asyncio.gather(
+                *(
+                    loop.create_connection(
+                        lambda c=client: c, "127.0.0.1", self.ports[client.protocol]
+                    )
+                    for client in batch
+                )
+            )
+        await asyncio.wait_for(asyncio.gather(*(c.ready for c in clients)), 120)
+        ready()
+        start_time = await loop.run_in_executor(None, start_at)
+        await asyncio.sleep(max(0.0, start_time - time.time()))
         self.deadline = time.monotonic() + duration
-        go.set()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for client in clients:
+            client.send_next()
+        results = await asyncio.gather(*(c.done for c in clients), return_exceptions=True)
         self.errors = sum(1 for r in results if isinstance(r, BaseException))
         for r in results:
             if isinstance(r, BaseException):
@@ -183,7 +319,7 @@ class Generator:
                 break
 
 
-def generator_process(args, connection) -> None:
+def generator_process(args, connection, start_event, start_value) -> None:
     try:
         import uvloop
 
@@ -191,17 +327,24 @@ def generator_process(args, connection) -> None:
     except ImportError:
         pass
     generator = Generator(*args[:5])
-    started = time.time()
-    cpu_started = time.process_time()
-    asyncio.run(generator.run(args[5], args[6]))
+
+    def start_at() -> float:
+        start_event.wait()
+        return start_value.value
+
+    cpu = {}
+
+    def ready() -> None:
+        connection.send({"ready": True})
+        cpu["started"] = time.process_time()
+
+    asyncio.run(generator.run(args[5], args[6], ready, start_at))
     connection.send(
         {
             "sent": generator.sent,
             "errors": generator.errors,
             "latency": {k: v.tobytes() for k, v in generator.latency.items()},
-            "started": started,
-            "ended": time.time(),
-            "cpu": time.process_time() - cpu_started,
+            "cpu": time.process_time() - cpu["started"],
         }
     )
     connection.close()
@@ -345,13 +488,25 @@ def max_id(db: str, url_or_path: str) -> int:
         return conn.execute(MAX_ID_SQL).fetchone()[0]
 
 
-def process_cpu(pid: int) -> float:
+def process_cpu(pid: int | str) -> float:
     """User + system CPU seconds of a process and its threads, from /proc."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of a process (the event loop thread's id is the pid)."""
+    result = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return result
+    for tid in tids:
+        result[int(tid)] = process_cpu(f"{pid}/task/{tid}")
+    return result
 
 
 def database_backend_pids(db: str, url: str) -> list[int]:
@@ -379,8 +534,10 @@ def percentile(values: list[float], q: float) -> float:
 def run_shape(opts, env, db_target, per_message: int, base_time: float, workdir: Path) -> dict:
     port_file = workdir / f"ports-{per_message}.json"
     log_path = workdir / f"gateway-{per_message}.log"
+    profile = [] if not opts.profile else ["-m", "cProfile", "-o", f"{opts.profile}-{per_message}"]
     command = [
         PYTHON,
+        *profile,
         str(ROOT / "manage.py"),
         "run_gateway",
         "--host",
@@ -414,7 +571,8 @@ def run_shape(opts, env, db_target, per_message: int, base_time: float, workdir:
 
         imeis = [f"86{i:013d}" for i in range(opts.trackers)]
         phones = [f"phone{i:05d}" for i in range(opts.http)]
-        start_at = time.time() + 3 + opts.trackers / 500
+        start_event = mp.Event()
+        start_value = mp.Value("d", 0.0)
         pipes, processes = [], []
         for p in range(opts.procs):
             parent, child = mp.Pipe(duplex=False)
@@ -424,22 +582,41 @@ def run_shape(opts, env, db_target, per_message: int, base_time: float, workdir:
                 phones[p :: opts.procs],
                 per_message,
                 base_time,
-                start_at,
+                opts.prebuild_rate / opts.procs,
                 opts.duration,
             )
-            process = mp.Process(target=generator_process, args=(args, child))
+            process = mp.Process(
+                target=generator_process, args=(args, child, start_event, start_value)
+            )
             process.start()
             pipes.append(parent)
             processes.append(process)
-        backends = []
-        cpu_before = 0.0
-        while time.time() < start_at - 0.5:
-            time.sleep(0.1)
+        for pipe in pipes:
+            if not pipe.poll(300):
+                raise SystemExit("load generator not ready after 300 s")
+            pipe.recv()
+        # Every tracker connected and logged in, every message built: start together.
+        start_at = time.time() + 0.5
+        start_value.value = start_at
+        start_event.set()
+        while time.time() < start_at:
+            time.sleep(0.02)
         backends = database_backend_pids(opts.db, db_target)
         cpu_before = process_cpu(gateway.pid)
+        threads_before = thread_cpu(gateway.pid)
         db_before = sum(process_cpu(pid) for pid in backends)
         results = [pipe.recv() for pipe in pipes]
         gateway_cpu = process_cpu(gateway.pid) - cpu_before
+        threads = thread_cpu(gateway.pid)
+        loop_cpu = threads.get(gateway.pid, 0.0) - threads_before.get(gateway.pid, 0.0)
+        other_threads = sorted(
+            (
+                cpu - threads_before.get(tid, 0.0)
+                for tid, cpu in threads.items()
+                if tid != gateway.pid
+            ),
+            reverse=True,
+        )
         database_cpu = sum(process_cpu(pid) for pid in backends) - db_before
         for process in processes:
             process.join()
@@ -473,6 +650,8 @@ def run_shape(opts, env, db_target, per_message: int, base_time: float, workdir:
         "plain_rate": plain_rate,
         "gateway_stats": stats_lines[-1] if stats_lines else "",
         "gateway_cpu": gateway_cpu,
+        "loop_cpu": loop_cpu,
+        "thread_cpu": [cpu for cpu in other_threads if cpu > 0.01],
         "database_cpu": database_cpu,
         "generator_cpu": sum(r["cpu"] for r in results),
     }
@@ -525,6 +704,9 @@ def report(opts, result: dict) -> None:
         f"{database}, load generator {result['generator_cpu'] * per:.0f}"
         f"  (gateway used {result['gateway_cpu'] / opts.duration:.0%} of one core)"
     )
+    threads = ", ".join(f"{cpu * per:.0f}" for cpu in result["thread_cpu"])
+    loop = result["loop_cpu"] * per
+    print(f"    of which event loop thread {loop:.0f}, other threads: {threads}")
     print(f"  gateway: {result['gateway_stats'].split(' INFO telematics.gateway ')[-1]}")
 
 
@@ -536,6 +718,18 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per shape")
     parser.add_argument("--procs", type=int, default=1, help="load generator processes")
     parser.add_argument("--shapes", default="1,10", help="positions per Teltonika frame")
+    parser.add_argument(
+        "--prebuild-rate",
+        type=float,
+        default=40_000,
+        help="messages built before the window, for this many positions a second (more are "
+        "built on the fly if needed)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="PREFIX",
+        help="run the gateway under cProfile (event loop thread only); stats to PREFIX-<shape>",
+    )
     parser.add_argument(
         "--no-handoff", action="store_true", help="gateway without the hand-over to the workers"
     )

@@ -17,7 +17,13 @@ from datetime import UTC, datetime
 
 from telematics.gateway.config import GatewayConfig
 from telematics.gateway.stats import Stats
-from telematics.gateway.store import RowsRejected, Store, StoreUnavailable, UnknownAttempt
+from telematics.gateway.store import (
+    RowsRejected,
+    Store,
+    StoreUnavailable,
+    UnknownAttempt,
+    from_epoch_us,
+)
 
 log = logging.getLogger("telematics.gateway")
 
@@ -52,7 +58,10 @@ class SideState:
 
 class Handoff:
     """Hands stored positions to the workers: per device one time range per interval, sent in
-    device order from one thread, so a device's ranges reach the broker in time order."""
+    device order from one thread, so a device's ranges reach the broker in time order.
+
+    Ranges are kept as epoch microseconds (as the rows carry them) and become datetimes only
+    when sent."""
 
     def __init__(
         self,
@@ -64,7 +73,7 @@ class Handoff:
         self.interval = interval
         self.stats = stats
         self._lock = threading.Lock()
-        self._ranges: dict[int, list[datetime]] = {}
+        self._ranges: dict[int, list[int]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gateway-handoff", daemon=True)
 
@@ -72,7 +81,7 @@ class Handoff:
         if self.send is not None:
             self._thread.start()
 
-    def add(self, ranges: dict[int, list[datetime]]) -> None:
+    def add(self, ranges: dict[int, list[int]]) -> None:
         if self.send is None:
             return
         with self._lock:
@@ -101,7 +110,7 @@ class Handoff:
         for position, device_id in enumerate(sorted(ranges)):
             start, end = ranges[device_id]
             try:
-                self.send(device_id, start, end)
+                self.send(device_id, from_epoch_us(start), from_epoch_us(end))
                 self.stats.handed_off += 1
             except Exception as exc:  # noqa: BLE001 - a broker outage must not stop the gateway
                 log.warning("gateway.handoff_failed device=%s reason=%s", device_id, exc)
@@ -135,7 +144,8 @@ class Writer:
         self.rows_submitted = 0  # by the loop
         self.rows_done = 0  # by the writer
         self.db_available = True
-        # vehicle id -> live row (see store.LIVE_COLUMNS) not yet written
+        # vehicle id -> live row (see store.LIVE_COLUMNS, fix time in epoch microseconds) not
+        # yet written
         self._live: dict[int, list] = {}
         self._last_ignition: dict[int, bool] = {}
         self._thread = threading.Thread(
@@ -152,7 +162,11 @@ class Writer:
     def submit(self, job: Job) -> None:
         self._queue.append(job)
         self.rows_submitted += len(job.rows)
-        self._wake.set()
+        # Setting an Event takes a lock and notifies: skip it while the writer has not yet
+        # consumed the last wake-up (it clears the flag before looking at the queue, so a job
+        # appended before that clear is seen, and one appended after it sets the flag again).
+        if not self._wake.is_set():
+            self._wake.set()
 
     def submit_side(self, side: SideState) -> None:
         self._side.append(side)
@@ -267,10 +281,11 @@ class Writer:
                 row = rows[0]
                 with self.stats.lock:
                     self.stats.reject("database")
+                fix_time = row[_FIX_TIME]
                 log.warning(
                     "gateway.fix_rejected device=%s fix_time=%s reason=database detail=%s",
                     row[_DEVICE],
-                    row[_FIX_TIME],
+                    from_epoch_us(fix_time).isoformat() if type(fix_time) is int else fix_time,
                     str(exc).splitlines()[0] if str(exc) else "",
                 )
                 return 0
@@ -278,7 +293,9 @@ class Writer:
             return self._write_splitting(rows[:middle]) + self._write_splitting(rows[middle:])
 
     def _after_commit(self, rows: list[tuple]) -> None:
-        ranges: dict[int, list[datetime]] = {}
+        """Per device the stored time range (for the hand-off) and per vehicle its newest
+        position (the live state); fix times are epoch microseconds here."""
+        ranges: dict[int, list[int]] = {}
         live = self._live
         last_ignition = self._last_ignition
         now = datetime.now(UTC)
@@ -354,7 +371,7 @@ class Writer:
             return
         try:
             self.store.write_side_state(
-                [tuple(row) for row in live.values()],
+                [(*row[:3], from_epoch_us(row[3]), *row[4:]) for row in live.values()],
                 sorted(device_seen.items()),
                 list(unknown.values()),
                 touch,

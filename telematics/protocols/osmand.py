@@ -48,6 +48,7 @@ _CONSUMED = frozenset(
         "altitude",
         "accuracy",
         "hdop",
+        "sat",
         "batt",
         "valid",
         "driverUniqueId",
@@ -141,6 +142,7 @@ def _decode_pairs(pairs: list[tuple[str, str]], now: datetime, naive_tz: tzinfo)
         altitude=_number(params, "altitude"),
         accuracy=_number(params, "accuracy"),
         hdop=_number(params, "hdop"),
+        satellites=_count(params, "sat"),
         ignition=_boolean(params["ignition"]) if "ignition" in params else None,
         odometer=_number(params, "odometer"),
         battery=_number(params, "batt"),
@@ -196,6 +198,16 @@ def _number(params: Mapping[str, str], name: str) -> float | None:
     if text is None or text == "":
         return None
     return _required_number(text, name)
+
+
+def _count(params: Mapping[str, str], name: str) -> int | None:
+    """A whole non-negative number (``7`` or ``7.0``); anything else is a bad number."""
+    number = _number(params, name)
+    if number is None:
+        return None
+    if number < 0 or not number.is_integer():
+        raise ProtocolError("bad_number", name)
+    return int(number)
 
 
 def _boolean(text: str | None, *, default: bool | None = None) -> bool | None:
@@ -353,6 +365,8 @@ def encode_osmand_query(fix: Fix) -> str:
         ("odometer", fix.odometer),
     ]
     pairs.extend((key, repr(float(value))) for key, value in optional if value is not None)
+    if fix.satellites is not None:
+        pairs.append(("sat", str(fix.satellites)))
     if fix.ignition is not None:
         pairs.append(("ignition", "true" if fix.ignition else "false"))
     if fix.driver_tag:

@@ -14,6 +14,7 @@ as ``io<ID>`` with their raw unsigned value; the model-independent ones get Trac
 
 from __future__ import annotations
 
+import operator
 import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,18 +41,27 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_DATA_LENGTH = 3
 
 
-def crc16_ibm(data: bytes) -> int:
-    """CRC-16/IBM (ARC): poly 0x8005 reflected (0xA001), init 0, no final xor."""
-    crc = 0
-    for byte in data:
-        crc ^= byte
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
         for _ in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc16_ibm(data: bytes) -> int:
+    """CRC-16/IBM (ARC): poly 0x8005 reflected (0xA001), init 0, no final xor; one table
+    lookup per byte."""
+    crc = 0
+    table = _CRC_TABLE
+    for byte in data:
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
     return crc
-
-
-def _boolean(value: int) -> bool:
-    return value != 0
 
 
 def _signed16(value: int) -> int:
@@ -68,10 +78,10 @@ def _tenths(value: int) -> float:
 
 # Model-independent IO ids (Teltonika's FMB parameter list; names as Traccar stores them).
 _IO_NAMES: dict[int, tuple[str, Any]] = {
-    1: ("in1", _boolean),
-    2: ("in2", _boolean),
-    3: ("in3", _boolean),
-    4: ("in4", _boolean),
+    1: ("in1", bool),
+    2: ("in2", bool),
+    3: ("in3", bool),
+    4: ("in4", bool),
     16: ("odometer", int),
     17: ("axisX", _signed16),
     18: ("axisY", _signed16),
@@ -79,29 +89,26 @@ _IO_NAMES: dict[int, tuple[str, Any]] = {
     21: ("rssi", int),
     66: ("power", _millivolts),
     67: ("battery", _millivolts),
-    179: ("out1", _boolean),
-    180: ("out2", _boolean),
+    179: ("out1", bool),
+    180: ("out2", bool),
     181: ("pdop", _tenths),
     182: ("hdop", _tenths),
     199: ("tripOdometer", int),
-    239: ("ignition", _boolean),
-    240: ("motion", _boolean),
+    239: ("ignition", bool),
+    240: ("motion", bool),
     241: ("operator", int),
 }
 
 _HARSH_EVENTS = {1: "hardAcceleration", 2: "hardBraking", 3: "hardCornering"}
 
 
-def _set_io(attributes: dict[str, Any], io_id: int, raw: bytes) -> None:
-    value = int.from_bytes(raw, "big")
-    named = _IO_NAMES.get(io_id)
-    if named is not None:
-        name, convert = named
-        attributes[name] = convert(value)
-    elif io_id == 78:
+def _set_other_io(attributes: dict[str, Any], io_id: int, value: int, size: int) -> None:
+    """IO ids without an entry in _IO_NAMES (``value`` is the unsigned big-endian reading)."""
+    if io_id == 78:
         # iButton serial: the device sends it little-endian; 0 means no key present.
         if value:
-            attributes["driverUniqueId"] = f"{int.from_bytes(raw, 'little'):016X}"
+            serial = int.from_bytes(value.to_bytes(size, "big"), "little")
+            attributes["driverUniqueId"] = f"{serial:016X}"
     elif io_id == 236:
         if value:
             attributes["alarm"] = "general"
@@ -121,72 +128,238 @@ def _set_variable_io(attributes: dict[str, Any], io_id: int, raw: bytes) -> None
         attributes[f"io{io_id}"] = raw.hex()
 
 
-def _read_record(reader: ByteReader, codec: int, unique_id: str) -> Fix:
-    extended = codec == CODEC_8_EXTENDED
-    id_size = 1 if codec == CODEC_8 else 2
-    count_size = 2 if extended else 1
+# Every record starts alike: timestamp ms, priority, lon, lat, altitude, angle, satellites, speed.
+_RECORD_HEAD = struct.Struct(">QBiihHBH")
+_U8 = struct.Struct(">B")
+_U16 = struct.Struct(">H")
+_U16_PAIR = struct.Struct(">HH")
 
-    milliseconds = reader.uint(8)
-    try:
-        fix_time = _EPOCH + timedelta(milliseconds=milliseconds)
-    except OverflowError:
-        raise ProtocolError("bad_timestamp", str(milliseconds))
-    attributes: dict[str, Any] = {"priority": reader.u8()}
-    longitude = reader.sint(4) / 1e7
-    latitude = reader.sint(4) / 1e7
-    altitude = reader.sint(2)
-    course = reader.u16()
-    satellites = reader.u8()
-    speed = reader.u16()
-    attributes["sat"] = satellites
-    attributes["event"] = reader.uint(id_size)
-    if codec == CODEC_16:
-        reader.skip(1)  # generation type
-    reader.skip(count_size)  # total IO count: the per-size counts below are what matter
 
-    for size in (1, 2, 4, 8):
-        for _ in range(reader.uint(count_size)):
-            io_id = reader.uint(id_size)
-            _set_io(attributes, io_id, reader.take(size))
-    if extended:
-        for _ in range(reader.u16()):
-            io_id = reader.u16()
-            _set_variable_io(attributes, io_id, reader.take(reader.u16()))
-
-    odometer = attributes.get("odometer")
-    return Fix(
-        unique_id=unique_id,
-        fix_time=fix_time,
-        latitude=latitude,
-        longitude=longitude,
-        valid=satellites != 0,
-        speed_kmh=float(speed),
-        course=float(course),
-        altitude=float(altitude),
-        hdop=attributes.get("hdop"),
-        satellites=satellites,
-        ignition=attributes.get("ignition"),
-        odometer=None if odometer is None else float(odometer),
-        driver_tag=attributes.get("driverUniqueId"),
-        attributes=attributes,
+def _io_structs(id_format: str) -> tuple[tuple[int, struct.Struct], ...]:
+    """(value size, struct of one ``id + value`` element) for the four fixed-size IO groups."""
+    return tuple(
+        (size, struct.Struct(">" + id_format + value_format))
+        for size, value_format in ((1, "B"), (2, "H"), (4, "I"), (8, "Q"))
     )
 
 
-def _decode_avl(body: bytes, unique_id: str) -> tuple[int, list[Fix] | None, dict[str, Any]]:
+class _Layout:
+    """Where the codecs differ: the event id and IO count fields, and the IO id width."""
+
+    __slots__ = ("count", "extended", "groups", "header")
+
+    def __init__(self, header: str, count: struct.Struct, id_format: str, extended: bool) -> None:
+        # ``header``: event IO id first, then what is skipped (generation type, total count).
+        self.header = struct.Struct(">" + header)
+        self.count = count
+        self.groups = _io_structs(id_format)
+        self.extended = extended
+
+
+_LAYOUTS = {
+    CODEC_8: _Layout("BB", _U8, "B", False),
+    CODEC_8_EXTENDED: _Layout("HH", _U16, "H", True),
+    CODEC_16: _Layout("HBB", _U8, "H", False),
+}
+
+
+# IO ids whose attribute depends on the value itself, not only on a name and a conversion.
+_VALUE_DEPENDENT_IO = frozenset((78, 236, 253))
+_VALUE_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
+class _Shape:
+    """A record's IO layout (its counts and IO ids, no variable-length elements) read with one
+    struct. A tracker sends the same layout record after record, so a session remembers the
+    last one per codec and checks every record against it before using it."""
+
+    __slots__ = ("expected", "fields", "keys", "size", "unpack")
+
+    def __init__(self, fmt: str, key_indexes: list[int], expected: tuple, fields: tuple) -> None:
+        compiled = struct.Struct(fmt)
+        self.unpack = compiled.unpack_from
+        self.size = compiled.size
+        # The counts and ids must read as remembered (there are always at least four counts,
+        # so itemgetter returns a tuple).
+        self.keys = operator.itemgetter(*key_indexes)
+        self.expected = expected
+        # (attribute name, conversion or None, index of the value in the unpacked tuple)
+        self.fields = fields
+
+
+def _io_shape(body: bytes, pos: int, codec: int) -> _Shape | None:
+    """The shape of the IO section that starts at ``body[pos]`` (after the 24-byte record head),
+    or None if it cannot have one (value-dependent ids, variable-length elements, too short)."""
+    layout = _LAYOUTS[codec]
+    id_format = "B" if codec == CODEC_8 else "H"
+    count_format = "H" if layout.count.size == 2 else "B"
+    fmt = [">", layout.header.format[1:]]
+    index = len(layout.header.format) - 1  # the event id is index 0, the rest is skipped
+    keys: list[int] = []
+    expected: list[int] = []
+    fields: list[tuple[str, Any, int]] = []
+    try:
+        pos += layout.header.size
+        for size, element in layout.groups:
+            (elements,) = layout.count.unpack_from(body, pos)
+            pos += layout.count.size
+            fmt.append(count_format)
+            keys.append(index)
+            expected.append(elements)
+            index += 1
+            for _ in range(elements):
+                io_id, _value = element.unpack_from(body, pos)
+                pos += element.size
+                if io_id in _VALUE_DEPENDENT_IO:
+                    return None
+                fmt.append(id_format + _VALUE_FORMATS[size])
+                keys.append(index)
+                expected.append(io_id)
+                named = _IO_NAMES.get(io_id)
+                name, convert = named if named is not None else (f"io{io_id}", None)
+                fields.append((name, convert, index + 1))
+                index += 2
+        if layout.extended:
+            (elements,) = _U16.unpack_from(body, pos)
+            if elements:
+                return None
+            fmt.append("H")
+            keys.append(index)
+            expected.append(0)
+    except struct.error:
+        return None
+    return _Shape("".join(fmt), keys, tuple(expected), tuple(fields))
+
+
+def _read_io(body: bytes, pos: int, layout: _Layout, attributes: dict[str, Any]) -> int:
+    """The IO section at ``body[pos]`` (event id onwards) into ``attributes``; the offset
+    after it."""
+    attributes["event"] = layout.header.unpack_from(body, pos)[0]
+    pos += layout.header.size
+    count_unpack = layout.count.unpack_from
+    count_size = layout.count.size
+    names = _IO_NAMES
+    for size, element in layout.groups:
+        (elements,) = count_unpack(body, pos)
+        pos += count_size
+        unpack = element.unpack_from
+        step = element.size
+        for _ in range(elements):
+            io_id, value = unpack(body, pos)
+            pos += step
+            named = names.get(io_id)
+            if named is not None:
+                attributes[named[0]] = named[1](value)
+            else:
+                _set_other_io(attributes, io_id, value, size)
+    if layout.extended:
+        (elements,) = _U16.unpack_from(body, pos)
+        pos += 2
+        for _ in range(elements):
+            io_id, length = _U16_PAIR.unpack_from(body, pos)
+            pos += 4
+            if pos + length > len(body):
+                raise ProtocolError("truncated", f"need {length} bytes at offset {pos}")
+            _set_variable_io(attributes, io_id, body[pos : pos + length])
+            pos += length
+    return pos
+
+
+def _read_records(
+    body: bytes,
+    pos: int,
+    count: int,
+    codec: int,
+    unique_id: str,
+    shapes: dict[int, _Shape] | None = None,
+) -> tuple[list[Fix], int]:
+    """``count`` records starting at ``body[pos]``, and the offset after them.
+
+    Precompiled structs read straight from the frame: this runs for every position the gateway
+    stores. ``shapes`` (a session's memory of IO layouts, by codec) lets a record whose layout
+    matches the remembered one be read with a single struct. ``struct.error`` means the frame
+    ended early (the caller reports it)."""
+    layout = _LAYOUTS[codec]
+    head_unpack = _RECORD_HEAD.unpack_from
+    epoch = _EPOCH
+    length = len(body)
+    shape = shapes.get(codec) if shapes is not None else None
+    fixes = []
+    for _ in range(count):
+        milliseconds, priority, lon, lat, altitude, course, satellites, speed = head_unpack(
+            body, pos
+        )
+        pos += 24
+        try:
+            fix_time = epoch + timedelta(milliseconds=milliseconds)
+        except OverflowError:
+            raise ProtocolError("bad_timestamp", str(milliseconds))
+        attributes: dict[str, Any] = {"priority": priority, "sat": satellites}
+        values = None
+        if shape is not None and pos + shape.size <= length:
+            values = shape.unpack(body, pos)
+            if shape.keys(values) != shape.expected:
+                values = None
+        if values is not None:
+            attributes["event"] = values[0]
+            for name, convert, index in shape.fields:
+                value = values[index]
+                attributes[name] = value if convert is None else convert(value)
+            pos += shape.size
+        else:
+            if shapes is not None:
+                shape = _io_shape(body, pos, codec)
+                if shape is not None:
+                    shapes[codec] = shape
+            pos = _read_io(body, pos, layout, attributes)
+        odometer = attributes.get("odometer")
+        fixes.append(
+            Fix(
+                unique_id,
+                fix_time,
+                lat / 1e7,
+                lon / 1e7,
+                satellites != 0,
+                float(speed),
+                float(course),
+                float(altitude),
+                None,
+                attributes.get("hdop"),
+                satellites,
+                attributes.get("ignition"),
+                None if odometer is None else float(odometer),
+                None,
+                None,
+                None,
+                attributes.get("driverUniqueId"),
+                attributes,
+            )
+        )
+    return fixes, pos
+
+
+def _decode_avl(
+    body: bytes, unique_id: str, shapes: dict[int, _Shape] | None = None
+) -> tuple[int, list[Fix] | None, dict[str, Any]]:
     """Decode ``codec..N2``. Returns (codec, fixes or None for command replies, attributes)."""
-    reader = ByteReader(body)
-    codec = reader.u8()
-    count = reader.u8()
+    if len(body) < 2:
+        raise ProtocolError("truncated", "no codec and record count")
+    codec = body[0]
+    count = body[1]
     if codec in (CODEC_12, CODEC_13):
         # A device's answer to a server command: kept, never acknowledged (as Teltonika says).
+        reader = ByteReader(body, 2)
         reader.skip(1)  # type
         size = reader.u32()
         text = reader.take(size).decode("ascii", "replace")
         return codec, None, {"result": text}
-    if codec not in (CODEC_8, CODEC_8_EXTENDED, CODEC_16):
+    if codec not in _LAYOUTS:
         raise ProtocolError("unsupported_codec", f"0x{codec:02x}")
-    fixes = [_read_record(reader, codec, unique_id) for _ in range(count)]
-    if reader.remaining != 1 or reader.u8() != count:
+    try:
+        fixes, end = _read_records(body, 2, count, codec, unique_id, shapes)
+    except struct.error as exc:
+        raise ProtocolError("truncated", str(exc)) from None
+    if end != len(body) - 1 or body[end] != count:
         raise ProtocolError("record_count_mismatch")
     return codec, fixes, {}
 
@@ -200,6 +373,7 @@ class TeltonikaSession(StreamSession):
         super().__init__(**kwargs)
         # Off only to read captured frames whose CRC was never right (two of Traccar's tests).
         self.verify_crc = verify_crc
+        self._shapes: dict[int, _Shape] = {}
 
     def reject_reply(self) -> bytes:
         return b"\x00"
@@ -239,7 +413,7 @@ class TeltonikaSession(StreamSession):
             crc = int.from_bytes(frame[-4:], "big")
             if crc != crc16_ibm(body):
                 raise ProtocolError("bad_crc", f"{crc:08x}")
-        codec, fixes, attributes = _decode_avl(body, self.unique_id)
+        codec, fixes, attributes = _decode_avl(body, self.unique_id, self._shapes)
         if fixes is None:
             return Message(unique_id=self.unique_id, kind="other", attributes=attributes)
         return Message(

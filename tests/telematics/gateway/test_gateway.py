@@ -111,8 +111,9 @@ def test_osmand_get_form_post_and_json_on_one_keep_alive_connection(fleet, gatew
     phone = fleet.ids("osmand")[0]
     t = int(now_s().timestamp()) - 60
     conn = http.client.HTTPConnection("127.0.0.1", gateway.ports["osmand"], timeout=10)
-    # Query form, speed in knots: 10 kn = 18.52 km/h.
-    status, _ = http_request(conn, "GET", f"/?id={phone}&lat=35.5&lon=24.0&timestamp={t}&speed=10")
+    # Query form, speed in knots: 10 kn = 18.52 km/h; sat is the satellite count.
+    query = f"/?id={phone}&lat=35.5&lon=24.0&timestamp={t}&speed=10&sat=6"
+    status, _ = http_request(conn, "GET", query)
     assert status == 200
     # Traccar Client's current SDK: POST, form body, empty query; timestamp in milliseconds.
     body = f"id={phone}&lat=35.5001&lon=24.0001&timestamp={(t + 1) * 1000}&speed=0&batt=77"
@@ -141,7 +142,8 @@ def test_osmand_get_form_post_and_json_on_one_keep_alive_connection(fleet, gatew
         (35.5002, 24.0002),
     ]
     assert stored[0].speed_kmh == pytest.approx(18.52)
-    assert stored[1].battery == 77
+    assert stored[0].satellites == 6 and "sat" not in stored[0].attributes
+    assert stored[1].battery == 77 and stored[1].satellites is None
     assert stored[2].speed_kmh == pytest.approx(36.0) and stored[2].course == 180
 
 

@@ -109,6 +109,18 @@ def test_zero_speed_is_zero_and_missing_speed_is_none():
     assert unknown.course is None and unknown.altitude is None and unknown.battery is None
 
 
+@pytest.mark.parametrize(("sat", "expected"), [("7", 7), ("0", 0), ("12.0", 12), ("", None)])
+def test_sat_parameter_is_the_satellite_count(sat, expected):
+    [fix] = decode_osmand("GET", f"id=1&lat=35.5&lon=24.0&sat={sat}").fixes
+    assert fix.satellites == expected
+    assert "sat" not in fix.attributes
+
+
+def test_missing_sat_leaves_the_satellite_count_unknown():
+    [fix] = decode_osmand("GET", "id=1&lat=35.5&lon=24.0").fixes
+    assert fix.satellites is None
+
+
 def test_invalid_fix_flag_is_honoured():
     fix = decode_osmand("GET", "id=7&lat=1&lon=2&valid=false").fixes[0]
     assert fix.valid is False
@@ -139,6 +151,9 @@ def test_request_without_coordinates_is_a_heartbeat():
         ("id=1&lat=1&lon=2&timestamp=yesterday", "bad_timestamp"),
         ("id=1&lat=1&lon=2&speed=nan", "bad_number"),
         ("id=1&location=1", "bad_location"),
+        ("id=1&lat=1&lon=2&sat=many", "bad_number"),
+        ("id=1&lat=1&lon=2&sat=7.5", "bad_number"),
+        ("id=1&lat=1&lon=2&sat=-1", "bad_number"),
     ],
 )
 def test_malformed_requests_raise_protocol_error_with_a_reason(query, reason):
@@ -165,6 +180,7 @@ def test_encoded_query_round_trips_through_the_decoder():
         altitude=12.0,
         accuracy=4.0,
         battery=77.0,
+        satellites=9,
         ignition=True,
         odometer=123456.0,
         driver_tag="D-9",
@@ -174,7 +190,8 @@ def test_encoded_query_round_trips_through_the_decoder():
     assert decoded.fix_time == fix.fix_time
     assert (decoded.latitude, decoded.longitude) == (fix.latitude, fix.longitude)
     assert decoded.speed_kmh == pytest.approx(42.5)
-    for name in ("course", "altitude", "accuracy", "battery", "ignition", "odometer", "driver_tag"):
+    names = ("course", "altitude", "accuracy", "battery", "satellites", "ignition", "odometer")
+    for name in (*names, "driver_tag"):
         assert getattr(decoded, name) == getattr(fix, name), name
 
 

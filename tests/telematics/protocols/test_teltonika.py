@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from telematics.protocols.base import FrameError, ProtocolError
+from telematics.protocols.base import Fix, FrameError, ProtocolError
 from telematics.protocols.teltonika import (
     TeltonikaSession,
     crc16_ibm,
@@ -178,3 +178,79 @@ def test_encoded_packet_reproduces_a_vector_byte_for_byte():
     [message] = logged_in().feed(frame)
     io = [[(1, 1, 0), (240, 1, 0), (66, 2, 12835), (24, 2, 0)]]
     assert encode_teltonika_packet(message.fixes, io=io) == frame
+
+
+def teltonika_data_frames() -> list[bytes]:
+    frames = []
+    for vector in VECTORS:
+        if vector.get("protocol") != "teltonika" or vector.get("transport") == "udp":
+            continue
+        frame = bytes.fromhex(vector["hex"])
+        if frame[:4] == b"\x00\x00\x00\x00" and frame[8] in (0x08, 0x8E, 0x10):
+            frames.append(frame)
+    return frames
+
+
+def as_comparable(message) -> list[tuple]:
+    return [
+        (
+            fix.fix_time,
+            fix.latitude,
+            fix.longitude,
+            fix.valid,
+            fix.speed_kmh,
+            fix.satellites,
+            fix.ignition,
+            fix.odometer,
+            fix.hdop,
+            fix.driver_tag,
+            list(fix.attributes.items()),
+        )
+        for fix in message.fixes
+    ]
+
+
+def test_a_session_decodes_every_frame_alike_whatever_it_decoded_before():
+    # A session remembers the IO layout of the records it read and reads matching records with
+    # one struct; a different layout (vector after vector, codec after codec) must be noticed.
+    frames = teltonika_data_frames()
+    assert len(frames) >= 5
+    seasoned = logged_in(verify_crc=False)
+    for frame in frames + frames[::-1] + frames:
+        [expected] = logged_in(verify_crc=False).feed(frame)
+        [again] = seasoned.feed(frame)
+        assert as_comparable(again) == as_comparable(expected)
+        assert again.reply == expected.reply
+
+
+def test_records_whose_io_layout_changes_within_a_packet_are_read_each_as_it_is():
+    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    fixes = [Fix("123456789012345", when, 35.5, 24.0, True, satellites=9) for _ in range(4)]
+    io = [
+        [(239, 1, 1), (66, 2, 12500), (16, 4, 1000)],
+        [(239, 1, 0), (66, 2, 12400), (16, 4, 1011)],  # same layout, new values
+        [(240, 1, 1), (66, 2, 12400), (16, 4, 1022), (9, 8, 2**40)],  # other ids, an 8-byte one
+        [(239, 1, 1), (78, 8, 0x3412), (236, 1, 1)],  # iButton and alarm: read value by value
+    ]
+    seasoned = logged_in()
+    for _ in range(2):
+        [message] = seasoned.feed(encode_teltonika_packet(fixes, io=io))
+        attributes = [fix.attributes for fix in message.fixes]
+        assert [a.get("ignition") for a in attributes] == [True, False, None, True]
+        assert [a.get("odometer") for a in attributes] == [1000, 1011, 1022, None]
+        assert attributes[0]["power"] == pytest.approx(12.5)
+        assert attributes[2]["io9"] == 2**40 and attributes[2]["motion"] is True
+        assert attributes[3]["driverUniqueId"] == "1234000000000000"
+        assert attributes[3]["alarm"] == "general"
+        assert message.fixes[3].driver_tag == "1234000000000000"
+
+
+def test_a_record_cut_short_after_a_remembered_layout_is_still_reported_truncated():
+    seasoned = logged_in(verify_crc=False)
+    seasoned.feed(ONE_RECORD)
+    body = bytearray(ONE_RECORD[8:-4])
+    cut = bytes(body[:-6]) + bytes([body[-1]])  # drop the end of the IO section, keep N2
+    frame = b"\x00\x00\x00\x00" + len(cut).to_bytes(4, "big") + cut + b"\x00\x00\x00\x00"
+    with pytest.raises(ProtocolError) as caught:
+        seasoned.feed(frame)
+    assert caught.value.reason in ("truncated", "record_count_mismatch")
