@@ -118,6 +118,9 @@ def test_plan_page_draws_each_route_along_the_roads(
     assert not any(leg["dashed"] for leg in road)
     assert [(s["route"], s["vertices"], s["dashed"]) for s in straight] == [(0, 2, True)]
     assert page.locator(".plan-unrouted").count() == 1
+    # ... and the stop it reaches (the second of the first route) is marked in the list.
+    marked = page.locator("#plan-routes ol.plan-stops").first.locator("li")
+    assert [marked.nth(i).locator(".plan-straight-mark").count() for i in range(3)] == [0, 0, 1]
     # Each vehicle in its own colour.
     colours = {leg["route"]: leg["color"] for leg in legs}
     assert len(set(colours.values())) == len(routes)

@@ -111,12 +111,20 @@
     }
     var ol = document.createElement("ol");
     ol.className = "plan-stops";
-    route.stops.forEach(function (s) {
+    route.stops.forEach(function (s, i) {
       var li = document.createElement("li");
       li.dataset.kind = s.kind;
+      if (unrouted.indexOf(i - 1) >= 0) {
+        // Reached by a leg with no road route: say so next to the stop.
+        var mark = document.createElement("span");
+        mark.className = "plan-straight-mark error";
+        mark.textContent = "⤳ " + text.straight + " ";
+        mark.title = text.no_road;
+        li.appendChild(mark);
+      }
       if (s.kind === "job") {
         li.dataset.job = s.job;
-        li.textContent = hhmm(s.start) + " #" + s.job + " ";
+        li.appendChild(document.createTextNode(hhmm(s.start) + " #" + s.job + " "));
         if (plan.status === "draft") {
           var select = document.createElement("select");
           select.className = "move";
@@ -134,7 +142,7 @@
           li.appendChild(order);
         }
       } else {
-        li.textContent = hhmm(s.arrival) + " " + (s.kind === "unload" ? text.unload + " " + (s.name || "") : text.depot);
+        li.appendChild(document.createTextNode(hhmm(s.arrival) + " " + (s.kind === "unload" ? text.unload + " " + (s.name || "") : text.depot)));
         li.className = "helptext";
       }
       ol.appendChild(li);
