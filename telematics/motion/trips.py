@@ -67,10 +67,11 @@ class TripConfig:
     gap_resume_radius_m: float = 1000.0
     # Speed assumed, when the first fix after a silence reports none, to date the departure.
     gap_resume_speed_kmh: float = 20.0
-    # When the fix that shows a departure (or an arrival) comes more than this long after the
-    # previous one (a tracker reporting every few minutes while parked, a lost ignition record),
-    # the moment is dated by the distance covered at the reported speed instead of taking the
-    # previous fix's time.
+    # A departure (or an arrival) is dated between the resting fix and the moving one by the
+    # distance covered and the moving fix's speed. When that fix reports no speed it is dated
+    # at the resting fix, unless the two are more than this far apart in time (a tracker
+    # reporting every few minutes while parked, a lost ignition record): then by the distance
+    # at ``gap_resume_speed_kmh``.
     dating_interval_s: float = 30.0
     # Consecutive fixes farther apart than this speed allows are a teleport (the position
     # filter re-anchored on a receiver that was wrong before): handled like a silence, so no
@@ -79,6 +80,14 @@ class TripConfig:
     # ...and at least this far apart: multipath throws single fixes a few hundred metres, which
     # the stationary-run and distance rules absorb; a teleport is a different place.
     teleport_min_distance_m: float = 1000.0
+    # Harder than this no vehicle speeds up or brakes (about 0.3 g): a reported speed that
+    # could not be reached or shed within the distance between two fixes cannot date a
+    # departure or an arrival between them.
+    max_accel_mps2: float = 3.0
+    # GPS noise in the distance between two consecutive fixes of a halted vehicle. Fixes that
+    # report creeping speeds yet lie farther apart than creeping covers, beyond this, show the
+    # vehicle drove between them (a hop to the next junction, back and forth at a bin).
+    fix_noise_m: float = 5.0
     # Samples at moving speed a trip needs to be real (wandering fixes report ~0 km/h Doppler).
     min_moving_samples: int = 2
     track_tolerance_m: float = 5.0
@@ -296,6 +305,8 @@ class TripDetector:
         # Estimated arrival before the run's first fix, when that fix came long after the last
         # moving one. It dates the stop; it is no evidence of stillness.
         self.arrival: Sample | None = None
+        # The halt's last fix at rest (later fixes in the run may be creeping away).
+        self.rest_last: Sample | None = None
         self.outlier: Sample | None = None
         self._now = 0.0
 
@@ -363,6 +374,25 @@ class TripDetector:
         alat, alon = stop.anchor()
         away = haversine_m(alat, alon, s.lat, s.lon) > config.stop_radius_m
         if not away and not moving:
+            still = self.still or stop.start
+            pending = self.pending
+            # A pending fix neither away nor moving is a hop: see below.
+            hop = None
+            if len(pending) == 1 and not (pending[0][1] or pending[0][2]):
+                hop = pending[0][0]
+            if hop is not None and self._drove_to(hop, s, still):
+                # Hopped a few metres and stayed there (the next junction, the next bin): the
+                # stop ended with the hop. Whether the vehicle rests long enough here to go on
+                # being stopped is the halt's to decide; if it does, the hop is folded back.
+                self.pending = []
+                self._depart()
+                self._begin_halt(hop)
+                return self._moving_step(s)
+            if hop is None and self._hopped(still, s):
+                # Farther from the last fix at rest than creeping goes: held until the next fix
+                # tells a hop from a noisy fix.
+                self.pending = [(s, False, False)]
+                return SampleStatus.PARKED_PENDING
             self.still = s
             self.pending = []
             stop.add(s)
@@ -391,6 +421,7 @@ class TripDetector:
         self.run = []
         self.outlier = None
         self.arrival = None
+        self.rest_last = None
         pending = self.pending
         self.pending = []
         for p, moving, _away in pending:
@@ -406,30 +437,39 @@ class TripDetector:
             if moving:
                 self._commit(s, True)
                 return SampleStatus.MOVING
-            last = self.trip.last if self.trip else None
-            arrival = self._dated(last, s, last.speed, at_start=False) if last else s
-            self.arrival = arrival if arrival is not s else None
-            self.run = [s]
+            self._begin_halt(s)
             return SampleStatus.HALTED
         r0 = run[0]
         near = haversine_m(r0.lat, r0.lon, s.lat, s.lon) <= self.config.stop_radius_m
         # Creeping (a queue, a truck edging from bin to bin) keeps a halt going; driving ends it.
-        driving = moving and (s.speed is None or s.speed >= self.config.creep_speed_kmh)
+        driving = self._driving(s, moving) or (near and self._hopped(run[-1], s))
         if near and not driving:
             held = self.outlier
-            if held is not None and self._drove_to(held, s):
+            if held is not None and self._drove_to(held, s, run[-1]):
                 # The held-back fix was real driving, and the vehicle is now where it drove to:
                 # this halt is over and a new one begins here.
+                status = self._halt_over([held, s])
+                if status is not None:
+                    return status
                 self._fold_run()
-                self._commit(held, True)
-                self.run = [s]
+                if self._moving(held):
+                    self._commit(held, True)
+                    self._begin_halt(s)
+                else:
+                    # The held-back fix is already at rest where the vehicle drove to.
+                    self._begin_halt(held)
+                    self.run.append(s)
+                    self.rest_last = s
                 return SampleStatus.HALTED
             # One stray fix between two near ones is noise: it never reaches the trip.
             self.outlier = None
             run.append(s)
-            if s.t - r0.t >= self.config.min_stop_duration_s:
-                self._confirm_stop()
-                return SampleStatus.PARKED
+            if not moving:
+                # Only a fix at rest makes a halt longer: creeping away is not resting.
+                self.rest_last = s
+                if s.t - self._halt_start().t >= self.config.min_stop_duration_s:
+                    self._confirm_stop(run)
+                    return SampleStatus.PARKED
             return SampleStatus.HALTED
         if self.outlier is None and (near or not driving):
             # Either far but reporting no speed (multipath) or near but reporting speed (a
@@ -440,24 +480,97 @@ class TripDetector:
         # except a held-back fix that lies far from both the halt and where the vehicle is
         # now: that was a reflection, not a place the vehicle went to.
         outlier = self.outlier
-        self._fold_run()
         radius = self.config.stop_radius_m
-        if outlier is not None and not (
+        keep = outlier is not None and not (
             haversine_m(r0.lat, r0.lon, outlier.lat, outlier.lon) > radius
             and haversine_m(s.lat, s.lon, outlier.lat, outlier.lon) > radius
             and haversine_m(r0.lat, r0.lon, s.lat, s.lon)
             < haversine_m(r0.lat, r0.lon, outlier.lat, outlier.lon)
-        ):
+        )
+        status = self._halt_over([outlier, s] if keep and outlier is not None else [s])
+        if status is not None:
+            return status
+        self._fold_run()
+        if keep and outlier is not None:
             self._moving_step(outlier)
         return self._moving_step(s)
 
-    def _drove_to(self, held: Sample, s: Sample) -> bool:
-        """Whether ``held`` (a fix at driving speed inside a halt) was a real move that ended
-        where ``s`` is, rather than a Doppler spike: ``s`` has left the halt's last position by
-        more than GPS noise, towards ``held``."""
-        if held.speed is None or held.speed < self.config.creep_speed_kmh:
+    def _driving(self, s: Sample, moving: bool) -> bool:
+        """Whether ``s`` reports driving rather than halted or creeping."""
+        return moving and (s.speed is None or s.speed >= self.config.creep_speed_kmh)
+
+    def _hopped(self, before: Sample, s: Sample) -> bool:
+        """Whether the vehicle, though its fixes report low speeds, moved from ``before`` to
+        ``s`` farther than creeping goes in the time between them (beyond GPS noise): a hop to
+        the next junction or bin inside a halt. Only for fixes near the halt: a far fix that
+        reports no speed is a reflection until the next fix confirms it. With the key out the
+        vehicle does not move: the receiver wanders."""
+        config = self.config
+        if config.use_ignition and s.ignition is False:
             return False
-        before = self.run[-1]
+        dt = s.t - before.t
+        if dt <= 0.0:
+            return False
+        d = haversine_m(before.lat, before.lon, s.lat, s.lon) - config.fix_noise_m
+        return d > 0.0 and d / dt * 3.6 >= config.creep_speed_kmh
+
+    def _begin_halt(self, s: Sample) -> None:
+        """The vehicle is at rest at ``s`` after driving: a halt (maybe a stop) begins."""
+        last = self.trip.last if self.trip else None
+        arrival = self._dated(last, s, last.speed, at_start=False) if last else s
+        self.arrival = arrival if arrival is not s else None
+        self.run = [s]
+        self.rest_last = s
+        self.outlier = None
+
+    def _halt_start(self) -> Sample:
+        """Where a halt's duration counts from: the estimated arrival, unless the fixes around
+        it were far apart in time (a dropout), when only the first fix at rest is certain."""
+        arrival = self.arrival
+        first = self.run[0]
+        trip = self.trip
+        if arrival is None or trip is None:
+            return first
+        if first.t - trip.last.t > self.config.dating_interval_s:
+            return first
+        return arrival
+
+    def _halt_over(self, after: list[Sample]) -> int | None:
+        """The halt in :attr:`run` ends: the vehicle drove off, ``after`` being the fixes from
+        then on (the last is the one being processed). If the halt, from the estimated arrival
+        to the estimated moment the vehicle left its last fix at rest, lasted the minimum stop
+        duration, it was a stop although no single fix at rest showed that: the trip ends at
+        the arrival, the stop opens, and the fixes after it are replayed against it; returns
+        the last one's status. Otherwise nothing changes and None is returned.
+        """
+        run = self.run
+        rest = self.rest_last
+        if rest is None:
+            return None
+        k = next((i for i in range(len(run) - 1, -1, -1) if run[i].t == rest.t), None)
+        if k is None:
+            return None
+        later = run[k + 1 :] + after
+        leaving = later[0]
+        start = self._halt_start().t
+        limit = self.config.min_stop_duration_s
+        if leaving.t - start < limit or leaving.t - rest.t > self.config.dating_interval_s:
+            # Too short, or the fixes leave too much unknown (a dropout): no stop is inferred.
+            return None
+        if self._dated(rest, leaving, leaving.speed, at_start=True).t - start < limit:
+            return None
+        self._confirm_stop(run[: k + 1])
+        status = SampleStatus.PARKED
+        for p in later:
+            status = self._moving_step(p) if self.moving_mode else self._stopped_step(p)
+        return status
+
+    def _drove_to(self, held: Sample, s: Sample, before: Sample) -> bool:
+        """Whether ``held`` (a fix showing driving inside a halt) was a real move that ended
+        where ``s`` is, rather than a Doppler spike or a noisy fix: ``s`` has left ``before``,
+        the halt's last position, by more than GPS noise, towards ``held``."""
+        if not (self._driving(held, self._moving(held)) or self._hopped(before, held)):
+            return False
         moved = haversine_m(before.lat, before.lon, s.lat, s.lon)
         return (
             moved > 2.0 * self.odo_config.jitter_radius_m
@@ -465,17 +578,27 @@ class TripDetector:
         )
 
     def _dated(self, before: Sample, after: Sample, speed: float | None, at_start: bool) -> Sample:
-        """The moment the vehicle left ``before`` (``at_start``) or reached ``after``, when the
-        two fixes are far apart in time: a made-up sample at the resting place, timed by the
-        distance between the fixes at the moving fix's speed. Otherwise the resting fix itself.
+        """The moment the vehicle left ``before`` (``at_start``) or came to rest at ``after``: a
+        made-up sample at the resting place, timed from the distance ``d`` between the two fixes
+        and the moving fix's ``speed`` ``v``. The vehicle is taken to speed up from rest (or
+        brake to rest) evenly, which covers ``d`` in ``2 d / v``; that also holds up after a
+        dropout, where the straight line is shorter than the road but the average speed from
+        rest lower than the speed reported at the far end. Without a usable speed (none, or one
+        no vehicle reaches or sheds within ``d``): the resting fix itself when the fixes are
+        close in time, else ``gap_resume_speed_kmh`` all the way.
         """
         config = self.config
         dt = after.t - before.t
-        if dt <= config.dating_interval_s:
-            return after if not at_start else before
-        if speed is None or speed < config.move_speed_kmh:
-            speed = config.gap_resume_speed_kmh
-        travel = haversine_m(before.lat, before.lon, after.lat, after.lon) / (speed / 3.6)
+        if dt <= 0.0:
+            return before if at_start else after
+        d = haversine_m(before.lat, before.lon, after.lat, after.lon)
+        v = speed / 3.6 if speed is not None and speed >= config.move_speed_kmh else 0.0
+        if v > 0.0 and d >= v * v / (2.0 * config.max_accel_mps2):
+            travel = 2.0 * d / v
+        elif dt <= config.dating_interval_s:
+            return before if at_start else after
+        else:
+            travel = d / (config.gap_resume_speed_kmh / 3.6)
         if at_start:
             t = after.t - travel
             if t <= before.t:
@@ -503,6 +626,7 @@ class TripDetector:
         self.run = []
         self.outlier = None
         self.arrival = None
+        self.rest_last = None
         for r in run:
             self._commit(r, self._moving_committed(r))
 
@@ -585,14 +709,14 @@ class TripDetector:
             row[3] = speed
         row[5] = t1
 
-    def _confirm_stop(self) -> None:
-        run = self.run
-        end = self.arrival or run[0]
+    def _confirm_stop(self, members: list[Sample]) -> None:
+        end = self.arrival or members[0]
         self.run = []
+        self.rest_last = None
         self.outlier = None
         self.arrival = None
         self._commit(end, False)
-        self._end_trip(end, run)
+        self._end_trip(end, members)
 
     def _end_trip(self, end: Sample, stop_members: list[Sample]) -> None:
         """Close the trip at ``end``; the vehicle is parked there from then on."""
@@ -604,6 +728,7 @@ class TripDetector:
         self.run = []
         self.outlier = None
         self.arrival = None
+        self.rest_last = None
         if trip.valid:
             self._emit_trip(trip)
             self._open_stop(end, stop_members)
@@ -802,6 +927,7 @@ class TripDetector:
             "prev_stop": self.prev_stop.to_dict() if self.prev_stop else None,
             "run": [r.to_list() for r in self.run],
             "arrival": self.arrival.to_list() if self.arrival else None,
+            "rest_last": self.rest_last.to_list() if self.rest_last else None,
             "outlier": self.outlier.to_list() if self.outlier else None,
             "dist": self.dist.to_dict(),
         }
@@ -824,6 +950,11 @@ class TripDetector:
         self.prev_stop = _StopAcc.from_dict(data["prev_stop"]) if data.get("prev_stop") else None
         self.run = [Sample.from_list(r) for r in data["run"]]
         self.arrival = Sample.from_list(data["arrival"]) if data.get("arrival") else None
+        rest_last = data.get("rest_last")
+        if rest_last:
+            self.rest_last = Sample.from_list(rest_last)
+        elif self.run:  # a checkpoint from before this was kept
+            self.rest_last = self.run[-1]
         self.outlier = Sample.from_list(data["outlier"]) if data.get("outlier") else None
         self.dist = GpsDistance.from_dict(data["dist"], self.odo_config, road_distance)
         self._now = self.last.t if self.last else 0.0

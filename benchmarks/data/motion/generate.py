@@ -1,9 +1,12 @@
 """Generate the motion ground-truth set: simulated days on Chania's real streets.
 
     .venv/bin/python benchmarks/data/motion/generate.py
+    .venv/bin/python benchmarks/data/motion/generate.py --seed 20250417 --out heldout
 
 Writes ``fixes.csv.xz`` (what the trackers reported, noisy, in arrival order) and
-``truth.json.xz`` (what the vehicles really did) next to this file. Deterministic for a seed.
+``truth.json.xz`` (what the vehicles really did) next to this file, or in ``--out`` (relative
+to this folder). Deterministic for a seed. The default seed makes the set the detector is tuned
+and checked on; ``heldout/`` (seed 20250417) is a second week nobody looked at while tuning it.
 
 How the truth is made. The fleet simulator's motion model (``telematics/simulator/motion.py``)
 drives six municipal vehicles over five days (Thursday to the following Monday, a weekend
@@ -36,6 +39,7 @@ one burst at reconnection; some hours are uploaded only at the end of the day (o
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -130,7 +134,7 @@ def haversine(lat1, lon1, lat2, lon2):
 # truth
 
 
-def simulate() -> tuple[dict[str, dict[str, np.ndarray]], dict[str, str]]:
+def simulate(seed: int = SEED) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, str]]:
     """One-second traces per vehicle: lat, lon, speed (km/h), ignition, over [START, END)."""
     net = load_network(REPO / "data" / "osm" / "chania.osm.bz2", cache_dir=REPO / "var" / "graph")
     road = RoadMap(Router(net))
@@ -142,7 +146,7 @@ def simulate() -> tuple[dict[str, dict[str, np.ndarray]], dict[str, str]]:
         calendar=WorkingCalendar(),
         start=START,
         fuel_station=FUEL,
-        seed=SEED,
+        seed=seed,
         reports=ReportPolicy(moving_s=1, idling_s=5, parked_s=60),
         observer=steps.append,
     )
@@ -423,9 +427,16 @@ def deliver(rows: list[dict], rng: random.Random) -> list[dict]:
 
 
 def main() -> None:
-    traces, categories = simulate()
-    rng = random.Random(SEED)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--out", default=".", help="folder, relative to this one")
+    args = parser.parse_args()
+    out = (HERE / args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    traces, categories = simulate(args.seed)
+    rng = random.Random(args.seed)
     truth = {
+        "seed": args.seed,
         "start": START,
         "end": END,
         "timezone": "Europe/Athens",
@@ -462,8 +473,8 @@ def main() -> None:
     writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(all_rows)
-    (HERE / "fixes.csv.xz").write_bytes(lzma.compress(buf.getvalue().encode(), preset=9))
-    (HERE / "truth.json.xz").write_bytes(
+    (out / "fixes.csv.xz").write_bytes(lzma.compress(buf.getvalue().encode(), preset=9))
+    (out / "truth.json.xz").write_bytes(
         lzma.compress(json.dumps(truth, indent=1).encode(), preset=9)
     )
     print(f"{len(all_rows)} fixes written")

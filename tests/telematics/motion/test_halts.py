@@ -1,0 +1,149 @@
+"""Halts inside a trip and at a stop: when a halt is a stop, and when the vehicle hopped on.
+
+The ground truth (benchmarks/data/motion) defines a stop as the time a vehicle is at rest, from
+the moment it comes to rest to the last moment it is at rest, while it stays within the stop
+radius and never goes faster than the creep speed in between. These tests pin down the rules the
+detector uses to see that through fixes ten seconds apart: a halt counts only its time at rest,
+its ends are dated between the fixes around them, and a move between fixes that report low
+speeds but lie too far apart for creeping is a hop that ends the halt.
+
+Times are offsets from the builder's start (08:00 UTC); positions metres east of its origin.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from telematics.motion.pipeline import MotionProcessor
+from telematics.motion.records import MotionFix
+from telematics.motion.trips import Stop, Trip
+
+from .conftest import FixBuilder
+
+T0 = datetime(2025, 3, 4, 8, 0, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def run(fixes: list[MotionFix]) -> tuple[list[Trip], list[Stop]]:
+    result = MotionProcessor().process(fixes)
+    trips = list(result.trips) + [o for o in result.provisional if isinstance(o, Trip)]
+    stops = list(result.stops) + [o for o in result.provisional if isinstance(o, Stop)]
+    return trips, stops
+
+
+def drive_in(b: FixBuilder) -> FixBuilder:
+    """Parked 300 s at 0 m, then 1000 m east at 36 km/h: fixes at 300 .. 390 s, the last at
+    1000 m; the builder's clock is then at 400 s."""
+    return b.park(300).drive(1000, 0, 36)
+
+
+def test_creeping_away_does_not_lengthen_a_halt() -> None:
+    # At rest at 1000 m from 400 s to 570 s (18 fixes), then two fixes creeping at 7 km/h
+    # (580 s at 1005 m, 590 s at 1008 m), then driving on. Time at rest: from 400 s (the fix
+    # before it reported 36 km/h at the very spot, so the arrival is the first fix at rest) to
+    # 570 s plus the start of the creep: 5 m at 7 km/h (1.94 m/s) from rest takes 2 x 5 / 1.94
+    # = 5.1 s, so it left at 574.9 s: 174.9 s at rest, less than the 180 s of a stop.
+    b = drive_in(FixBuilder())
+    b.park(180)
+    b.emit(1005, 0, 7.0)
+    b.t += timedelta(seconds=10)
+    b.emit(1008, 0, 7.0)
+    b.t += timedelta(seconds=10)
+    b.x = 1008
+    b.drive(1000, 0, 36).park(300)
+    trips, _stops = run(b.fixes)
+    assert len(trips) == 1
+
+
+def test_halt_whose_ends_fall_between_fixes_is_dated_there_and_can_be_a_stop() -> None:
+    # 400 s: 998 m at 10 km/h (2.78 m/s); at rest at 1000 m from 410 s to 580 s (18 fixes,
+    # 170 s apart); 590 s: 1002 m at 10 km/h. Braking evenly over the 2 m took 2 x 2 / 2.78 =
+    # 1.44 s, so it arrived at 401.44 s; speeding up over the last 2 m took as long, so it left
+    # at 588.56 s. 187.1 s at rest: a stop, though its fixes at rest span only 170 s.
+    b = FixBuilder().park(300).drive(998, 0, 36)
+    b.emit(998, 0, 10.0)
+    b.t += timedelta(seconds=10)
+    b.x = 1000
+    b.park(180)
+    b.emit(1002, 0, 10.0)
+    b.t += timedelta(seconds=10)
+    b.x = 1002
+    b.drive(1000, 0, 36).park(300)
+    trips, stops = run(b.fixes)
+    assert len(trips) == 2
+    middle = stops[1]
+    assert middle.start_time == trips[0].end_time
+    assert middle.end_time == trips[1].start_time
+    assert abs((middle.start_time - at(401.44)).total_seconds()) < 0.1
+    assert abs((middle.end_time - at(588.56)).total_seconds()) < 0.1
+
+
+def test_hop_between_two_short_halts_inside_a_trip_is_no_stop() -> None:
+    # A refuse truck: at rest at 1000 m for 110 s (400 .. 500 s), 40 m further on at the next
+    # fix (510 s) though every fix reports 0 km/h, and at rest there for 100 s (510 .. 600 s).
+    # 40 m in 10 s is 14.4 km/h, and 12.6 km/h even less 5 m of noise: faster than creeping
+    # (10 km/h), so the halts are two, of 100 s and 90 s, and neither is a stop. Counted as
+    # one halt inside 50 m it would have lasted 200 s.
+    b = drive_in(FixBuilder()).park(110)
+    b.x = 1040
+    b.park(100).drive(1000, 0, 36).park(300)
+    trips, stops = run(b.fixes)
+    assert len(trips) == 1
+    assert len(stops) == 2
+
+
+def test_hop_after_a_stop_ends_the_stop_there() -> None:
+    # Stopped at 1000 m from 400 s to 700 s (31 fixes), then at 1040 m from 710 s to 800 s
+    # (hop: 40 m in 10 s), then driving away. The stop ended when the vehicle hopped, after its
+    # last fix at 1000 m (700 s), not when it drove off after resting 90 s at 1040 m.
+    b = drive_in(FixBuilder()).park(310)
+    b.x = 1040
+    b.park(100).drive(1000, 0, 36).park(300)
+    trips, stops = run(b.fixes)
+    assert len(trips) == 2
+    assert stops[1].start_time == at(400)
+    assert stops[1].end_time == at(700) == trips[1].start_time
+
+
+def test_hop_followed_by_a_long_rest_stays_one_stop() -> None:
+    # As above, but resting 600 s after the hop: 40 m is no trip, so it is all one stop.
+    b = drive_in(FixBuilder()).park(310)
+    b.x = 1040
+    b.park(600).drive(1000, 0, 36).park(300)
+    trips, stops = run(b.fixes)
+    assert len(trips) == 2
+    assert stops[1].start_time == at(400)
+    assert stops[1].end_time == trips[1].start_time == at(1300)
+
+
+@pytest.mark.parametrize("offset_m", [40.0, 45.0])
+def test_one_displaced_fix_while_parked_is_no_hop(offset_m: float) -> None:
+    # Parked at 1000 m for 20 minutes; one fix 40-45 m off (multipath), the next back in place.
+    b = drive_in(FixBuilder()).park(600)
+    b.emit(1000 + offset_m, 0, 0.0)
+    b.t += timedelta(seconds=10)
+    b.park(600).drive(1000, 0, 36).park(300)
+    trips, stops = run(b.fixes)
+    assert len(trips) == 2
+    assert stops[1].start_time == at(400)
+    assert stops[1].end_time == at(1600)
+
+
+def test_hops_while_parked_with_the_key_out_are_the_receiver_wandering() -> None:
+    # Ignition off: fixes 40 m apart 10 s apart are not a vehicle moving.
+    b = FixBuilder().set(ignition=True).park(300).drive(1000, 0, 36).set(ignition=False)
+    for k in range(30):
+        b.x = 1000 + (40 if k % 2 else 0)
+        b.park(60)
+    b.set(ignition=True).drive(1000, 0, 36).park(300)
+    trips, stops = run(b.fixes)
+    assert len(trips) == 2
+    assert math.isclose(
+        (stops[1].end_time - stops[1].start_time).total_seconds(), 30 * 60 - 10, abs_tol=10
+    )
