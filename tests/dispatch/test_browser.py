@@ -1,44 +1,27 @@
 """The dispatcher's day in a real browser (Playwright driving Debian's headless Chromium).
 
-The web process is a real Daphne server (HTTP and WebSocket) started on the test database. The
-vehicle's movements are written to the live-state table the way the gateway writes them; the
-arrival check is the worker's task, called here directly.
+Every part runs as deployed, each in its own process on the test database: the web process
+(Daphne: pages and the board's WebSocket), the gateway (``manage.py run_gateway``), a Celery
+worker with its beat (the arrival check every 5 s), and the fleet simulator (``manage.py
+simulate_fleet``) driving the assigned truck along the router's road route and reporting over
+the Teltonika protocol. Nothing is written on their behalf: the job goes on site because the
+worker saw the gateway's live state stop at the place.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
-import time
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
-from dispatch import services
-from dispatch.models import Job
+from dispatch.arrival import distance_m
+from dispatch.models import DispatchSettings, Job
 from fleet.choices import Role
-from telematics.models import VehicleLiveState
-from tests.dispatch.conftest import JOB_PLACE
+from telematics.models import Position, VehicleLiveState
+from tests.dispatch.conftest import CHROMIUM, DEPOT, JOB_PLACE, Process, login, process_env
 from tests.factories import JobFactory, UserFactory
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-REPO = Path(__file__).resolve().parents[2]
-# Bounds on waiting (a broken page fails instead of hanging), not measures of speed.
-WAIT_MS = 15_000
 
 pytestmark = [
     pytest.mark.browser,
@@ -46,109 +29,21 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
 ]
+# Bounds on waiting for what the other processes do (a stuck system fails, it does not hang).
+FIELD_WAIT_MS = 120_000
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    user = db.get("USER") or "postgres"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host = f"{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}"
-    return f"postgres://{user}{password}@{host}/{db['NAME']}"
-
-
-@pytest.fixture
-def asgi_server(transactional_db, chania_router_session, chania_graph_dir, tmp_path):
-    """Daphne serving config.asgi on the test database, in its own process."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "KINISI_GRAPH_DIR": str(chania_graph_dir),
-        "KINISI_VAR_DIR": str(tmp_path / "var"),
-        "DJANGO_DEBUG": "true",
-        "CELERY_TASK_ALWAYS_EAGER": "true",
-        "PYTHONPATH": str(REPO),
-    }
-    env.pop("REDIS_URL", None)  # the server follows the tables itself, as without Redis
-    log = open(tmp_path / "daphne.log", "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "config.asgi:application",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            if process.poll() is not None:
-                break
-            time.sleep(0.2)
-    if process.poll() is not None:
-        log.close()
-        pytest.fail("daphne did not start:\n" + (tmp_path / "daphne.log").read_text())
-    yield f"http://127.0.0.1:{port}"
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop running in this thread; the test's own database
-    # calls stay synchronous, so Django's guard against ORM use inside event loops is lifted.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
-def login(browser, base: str, username: str):
-    """A browser context logged in as ``username`` (a session made by Django's test client:
-    the tests hash passwords with MD5, which the server process does not accept)."""
-    from django.contrib.auth import get_user_model
-    from django.test import Client
-
-    client = Client()
-    client.force_login(get_user_model().objects.get(username=username))
-    context = browser.new_context(locale="en-GB", viewport={"width": 1400, "height": 900})
-    context.add_cookies(
-        [
-            {"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base},
-            # English, so the assertions below read the msgids.
-            {"name": "django_language", "value": "en", "url": base},
-        ]
-    )
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    return page
+# Notes every place the board's marker of a vehicle stands at (as drawn, polled each 50 ms).
+RECORD_TRAIL = """
+(id) => {
+  window.kinisiTrail = [];
+  setInterval(() => {
+    const p = window.kinisiBoard.position(id);
+    const trail = window.kinisiTrail;
+    const last = trail[trail.length - 1];
+    if (p && !(last && last[0] === p[0] && last[1] === p[1])) { trail.push(p); }
+  }, 50);
+}
+"""
 
 
 def write_live(vehicle, lat: float, lon: float, *, moving: bool, at=None):
@@ -168,20 +63,65 @@ def write_live(vehicle, lat: float, lon: float, *, moving: bool, at=None):
     )
 
 
-def test_create_suggest_assign_then_driver_page_and_arrival(
-    asgi_server, browser, municipality_a, users_a, crewed, routed
+@pytest.fixture
+def simulator(processes, chania_graph_dir, tmp_path):
+    """Starts ``manage.py simulate_fleet`` sending one vehicle on an errand; stopped after."""
+
+    def start(vehicle, place, *, port: int, protocol: str, dwell: int, leave: bool = False):
+        command = [
+            sys.executable,
+            "manage.py",
+            "simulate_fleet",
+            "--vehicle",
+            str(vehicle.pk),
+            "--to",
+            f"{place[0]},{place[1]}",
+            "--speedup",
+            "10",
+            "--dwell",
+            str(dwell),
+            "--report-every",
+            "2",
+            "--protocols",
+            protocol,
+            f"--{protocol}-port",
+            str(port),
+        ]
+        if leave:
+            command.append("--then-leave")
+        process = Process("simulator", command, process_env(tmp_path, chania_graph_dir), tmp_path)
+        processes.append(process)
+        return process
+
+    return start
+
+
+def test_create_suggest_assign_then_the_simulated_truck_arrives_and_the_driver_closes(
+    gateway,
+    celery_worker,
+    asgi_server,
+    simulator,
+    browser,
+    municipality_a,
+    users_a,
+    crewed,
+    routed,
 ):
-    vehicle = crewed(municipality_a)
+    # The municipality counts a stop of 10 s at the place as an arrival (the default is 30 s;
+    # shorter keeps the test short), and the driver closes the job.
+    DispatchSettings.objects.create(
+        municipality=municipality_a, arrival_dwell_s=10, completion_mode="driver"
+    )
+    vehicle = crewed(municipality_a)  # parked at DEPOT, no tracker yet: the simulator adds one
     driver_user = users_a[Role.DRIVER]
     vehicle.crew_driver.user = driver_user
     vehicle.crew_driver.save()
     # A second, farther truck, so "the first suggestion" means something.
     crewed(municipality_a, depot=(35.5105, 24.0330))
-    start = routed.route([(35.512, 24.02), JOB_PLACE])
-    write_live(vehicle, 35.512, 24.02, moving=False)
 
     office = login(browser, asgi_server, users_a[Role.DISPATCHER].username)
-    office.goto(f"{asgi_server}/dispatch/jobs/new/")
+    # The first page waits longer: the other processes are still starting beside the server.
+    office.goto(f"{asgi_server}/dispatch/jobs/new/", timeout=FIELD_WAIT_MS)
     office.fill("#id_title", "Στρώμα στο πεζοδρόμιο")
     office.select_option("#id_kind", "bulky_waste")
     office.fill("#geocode-q", "Αποκορώνου 56")
@@ -214,35 +154,51 @@ def test_create_suggest_assign_then_driver_page_and_arrival(
     assert "Στρώμα στο πεζοδρόμιο" in card.inner_text()
     card.locator("button:has-text('Start')").click()
     driver.wait_for_url("**/dispatch/me/")
+    office.wait_for_function(f"window.kinisiBoard.jobStatus({job.pk}) === 'en_route'")
 
-    # The truck drives to the job along the road (the gateway's writes); the board follows.
-    coords = start.coordinates
-    for lon, lat in coords[:: max(1, len(coords) // 5)]:
-        write_live(vehicle, float(lat), float(lon), moving=True)
-        office.wait_for_function(
-            f"(p => p && Math.abs(p[0] - {lat}) < 1e-9 && Math.abs(p[1] - {lon}) < 1e-9)"
-            f"(window.kinisiBoard.position({vehicle.pk}))"
-        )
-    stopped_at = timezone.now() - timedelta(minutes=1)
-    write_live(vehicle, JOB_PLACE[0], JOB_PLACE[1], moving=False, at=stopped_at)
-    services.arrivals_track()
-    write_live(vehicle, JOB_PLACE[0], JOB_PLACE[1], moving=False)
-    services.arrivals_track()  # the worker's periodic task
-    office.wait_for_function(f"window.kinisiBoard.jobStatus({job.pk}) === 'on_site'")
+    # The truck drives there: the simulator's tracker reports to the gateway over Teltonika.
+    office.evaluate(RECORD_TRAIL, vehicle.pk)
+    celery_worker.check_alive()
+    sim = simulator(
+        vehicle, JOB_PLACE, port=gateway.ports()["teltonika"], protocol="teltonika", dwell=600
+    )
+    # The worker's arrival check puts the job on site; the board hears it over its socket.
+    office.wait_for_function(
+        f"window.kinisiBoard.jobStatus({job.pk}) === 'on_site'", timeout=FIELD_WAIT_MS
+    )
+    sim.check_alive()  # still standing at the place, as told
 
+    # The marker drove there along the streets: from the depot, through several places on the
+    # road, to a stop within the arrival radius.
+    trail = office.evaluate("window.kinisiTrail")
+    assert len(trail) >= 5, trail
+    assert distance_m(*trail[0], *DEPOT) < 60, trail[0]
+    assert distance_m(*trail[-1], *JOB_PLACE) <= 80, trail[-1]
+    for lat, lon in trail[1:]:
+        assert routed.snap(lat, lon).distance_m < 2.0, (lat, lon)
+    travelled = sum(distance_m(*a, *b) for a, b in zip(trail, trail[1:], strict=False))
+    assert travelled > distance_m(*DEPOT, *JOB_PLACE)
+
+    job.refresh_from_db()
+    on_site = job.events.get(to_status="on_site")
+    assert on_site.actor is None and on_site.data["automatic"] is True
+    assert job.arrived_at > job.started_at
+    positions = Position.objects.filter(vehicle=vehicle)
+    assert positions.count() >= 10
+    assert positions.filter(speed_kmh__gt=0).exists()
+
+    # The driver, on site, closes the job from the phone.
     driver.goto(f"{asgi_server}/dispatch/me/")
-    driver.locator(f".driver-job[data-job='{job.pk}'] button:has-text('Done')").click()
+    card = driver.locator(f".driver-job[data-job='{job.pk}']")
+    assert card.locator("button:has-text('Arrived')").count() == 0
+    card.locator("button:has-text('Done')").click()
     driver.wait_for_url("**/dispatch/me/")
     office.wait_for_function(f"window.kinisiBoard.jobStatus({job.pk}) === 'done'")
     job.refresh_from_db()
     assert job.status == "done"
-    assert [e.action for e in job.events.all()] == [
-        "created",
-        "assigned",
-        "status",
-        "status",
-        "status",
-    ]
+    events = list(job.events.order_by("pk"))
+    assert [e.action for e in events] == ["created", "assigned", "status", "status", "status"]
+    assert [e.to_status for e in events[2:]] == ["en_route", "on_site", "done"]
 
 
 def test_two_dispatchers_race_for_one_vehicle(asgi_server, browser, municipality_a, crewed, routed):
