@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from fleet.choices import Role
 from telematics.motion_models import Geofence
@@ -49,6 +50,13 @@ def chromium(monkeypatch):
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def _close_test_sessions() -> None:
+    """While Playwright's sync API runs, the test's ORM calls get a database connection of
+    their own (another context); close it from the test body, so PostgreSQL can drop the test
+    database at the end of the run."""
+    connections.close_all()
 
 
 def _login_cookie(user, settings, url: str) -> dict:
@@ -193,6 +201,7 @@ def test_draw_save_edit_and_delete_a_polygon(chromium, live_server, municipality
     assert page.locator("#geofence-list li").count() == 1
     assert "Αμαξοστάσιο" not in page.locator("#geofence-list").inner_text()
     context.close()
+    _close_test_sessions()
     assert errors == []
 
 
@@ -230,4 +239,5 @@ def test_reader_sees_the_geofences_but_no_drawing_tools(
     assert page.locator(".leaflet-editing-icon").count() == 0
     page.wait_for_load_state("networkidle")
     context.close()
+    _close_test_sessions()
     assert errors == []
