@@ -210,6 +210,69 @@ def _distance_to(point, page, lnglat) -> float:
     return (here[0] - lnglat[0]) ** 2 + (here[1] - lnglat[1]) ** 2
 
 
+def test_draw_a_circle_and_resize_it(chromium, live_server, municipality_a, settings):
+    user = UserFactory(municipality=municipality_a, role=Role.ADMIN)
+    url = f"{live_server.url}/telematics/geofences/"
+    errors: list[str] = []
+    context = chromium.new_context(viewport={"width": 1400, "height": 900}, locale="en")
+    context.add_cookies([_login_cookie(user, settings, live_server.url)])
+    context.add_init_script(CAPTURE_MAP)
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    page.wait_for_function("window.kinisiTestMap !== undefined")
+    page.wait_for_load_state("networkidle")
+
+    # Press at the centre, drag to the edge, release.
+    box = page.locator("#geofence-map").bounding_box()
+    cx, cy = round(box["x"] + box["width"] / 2), round(box["y"] + box["height"] / 2)
+    centre = _lnglat_at(page, cx, cy)
+    radius = page.evaluate(
+        """([x, y, ex, ey]) => {
+            const map = window.kinisiTestMap;
+            const a = map.mouseEventToLatLng({clientX: x, clientY: y});
+            const b = map.mouseEventToLatLng({clientX: ex, clientY: ey});
+            return map.distance(a, b);
+        }""",
+        [cx, cy, cx + 90, cy],
+    )
+    page.click("#geofence-draw-circle")
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 45, cy, steps=5)
+    page.mouse.move(cx + 90, cy, steps=5)
+    page.mouse.up()
+    page.wait_for_selector("#geofence-form:not([hidden])")
+    assert page.locator("#geofence-form-title").inner_text() == "New circle"
+    assert page.input_value("#geofence-radius") == str(round(radius))
+    page.fill("#geofence-name", "Σχολείο Χαλέπας")
+    page.select_option("#geofence-role", "school")
+    page.click("#geofence-save")
+    page.wait_for_url(f"{url}*/")
+    fence = Geofence.objects.get(name="Σχολείο Χαλέπας")
+    assert (fence.kind, fence.role) == ("circle", "school")
+    assert _close(fence.geometry["coordinates"], centre), (fence.geometry, centre)
+    assert abs(fence.radius_m - radius) <= 0.05, (fence.radius_m, radius)
+
+    # Resized by typing the radius; the centre stays.
+    page.wait_for_selector("#geofence-form:not([hidden])")
+    page.fill("#geofence-radius", "250")
+    page.dispatch_event("#geofence-radius", "change")
+    page.click("#geofence-save")
+    page.wait_for_function(
+        "document.querySelector('#geofence-list li.selected .helptext').innerText.includes('250 m')"
+    )
+    fence.refresh_from_db()
+    assert fence.radius_m == 250.0
+    assert _close(fence.geometry["coordinates"], centre)
+    _screenshot(page, "circle")
+    page.wait_for_load_state("networkidle")
+    context.close()
+    _close_test_sessions()
+    assert errors == []
+
+
 def test_reader_sees_the_geofences_but_no_drawing_tools(
     chromium, live_server, municipality_a, settings
 ):
