@@ -322,6 +322,22 @@ def test_a_cut_track_keeps_the_shape_between_its_ends(road):
 
 
 @pytest.mark.django_db
+def test_the_errand_vehicle_is_found_by_id_or_by_plate_however_typed():
+    from telematics.simulator.provision import vehicle_find
+    from tests.factories import MunicipalityFactory, VehicleFactory
+
+    one, other = MunicipalityFactory(), MunicipalityFactory()
+    truck = VehicleFactory(municipality=one, plate="ΚΗΥ-1234")
+    VehicleFactory(municipality=other, plate="ΚΗΥ-1234")
+    assert vehicle_find(str(truck.pk)) == truck
+    assert vehicle_find("khy 1234", one) == truck
+    with pytest.raises(LookupError, match="2 vehicles"):
+        vehicle_find("KHY-1234")
+    with pytest.raises(LookupError, match="no vehicle"):
+        vehicle_find("ΚΗΥ-9999", one)
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

@@ -110,7 +110,8 @@ def _calendar(value: str) -> WorkingCalendar:
 class Command(BaseCommand):
     help = (
         "Drive demo vehicles along the municipality's real streets and report their positions "
-        "to the gateway over the real tracker protocols (OsmAnd, Teltonika, GT06)."
+        "to the gateway over the real tracker protocols (OsmAnd, Teltonika, GT06); or, with "
+        "--vehicle and --to, send one vehicle to a place (an errand)."
     )
 
     def add_arguments(self, parser) -> None:
@@ -152,7 +153,9 @@ class Command(BaseCommand):
             "moving, 60 s stopped with the engine on, 300 s parked)",
         )
         errand = parser.add_argument_group("an errand: send one vehicle to a place")
-        errand.add_argument("--vehicle", metavar="PLATE|ID", help="the vehicle to send")
+        errand.add_argument(
+            "--vehicle", metavar="PLATE|ID", help="the vehicle to send: its id or plate"
+        )
         errand.add_argument("--to", metavar="LAT,LON", help="where to (degrees)")
         errand.add_argument(
             "--dwell",
