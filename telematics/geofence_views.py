@@ -115,7 +115,10 @@ def _page_text() -> dict[str, str]:
         "drawRelease": _("Release the mouse to finish."),
         "radius": _("Radius"),
         "crossing": _("The edges of a geofence cannot cross."),
-        "editHint": _("Drag the corners to change the shape; drag a middle mark to add a corner."),
+        "editHint": _(
+            "Drag a corner to change the shape, a middle mark to add a corner, the inside to "
+            "move it."
+        ),
         "editCircleHint": _("Drag the centre to move the circle, the edge mark to resize it."),
     }
 

@@ -193,6 +193,37 @@ def test_draw_save_edit_and_delete_a_polygon(chromium, live_server, municipality
     assert _close(new_ring[1], moved_to), (new_ring[1], moved_to)
     assert _close(new_ring[0], ring[0]) and _close(new_ring[2], ring[2])
 
+    # Pressed inside and dragged: the whole polygon moves.
+    page.wait_for_function(
+        "document.querySelectorAll('.leaflet-marker-pane .leaflet-editing-icon').length >= 3"
+    )
+    inside = page.evaluate(
+        """(ring) => {
+            const map = window.kinisiTestMap;
+            const box = map.getContainer().getBoundingClientRect();
+            const pts = ring.slice(0, 3).map((p) => map.latLngToContainerPoint([p[1], p[0]]));
+            const x = (pts[0].x + pts[1].x + pts[2].x) / 3;
+            const y = (pts[0].y + pts[1].y + pts[2].y) / 3;
+            return [Math.round(x + box.left + map.getContainer().clientLeft),
+                    Math.round(y + box.top + map.getContainer().clientTop)];
+        }""",
+        new_ring,
+    )
+    drop = (inside[0] - 50, inside[1] + 40)
+    grabbed, dropped = _lnglat_at(page, *inside), _lnglat_at(page, *drop)
+    page.mouse.move(*inside)
+    page.mouse.down()
+    page.mouse.move(inside[0] - 25, inside[1] + 20, steps=5)
+    page.mouse.move(*drop, steps=5)
+    page.mouse.up()
+    with page.expect_navigation():
+        page.click("#geofence-save")
+    page.wait_for_function("document.querySelector('#geofence-list li.selected') !== null")
+    fence.refresh_from_db()
+    shift = (dropped[0] - grabbed[0], dropped[1] - grabbed[1])
+    for before, after in zip(new_ring, fence.geometry["coordinates"][0], strict=True):
+        assert _close(after, [before[0] + shift[0], before[1] + shift[1]]), (before, after, shift)
+
     # Delete (the confirmation is accepted): back to the list without it.
     page.click("#geofence-delete")
     page.wait_for_url(url)

@@ -73,7 +73,7 @@
       }
       layer.bindTooltip(props.name, { sticky: true });
       layer.on("click", function () { select(feature.id); });
-      return layer;
+      return movable(layer);
     }
 
     function addFeature(feature) {
@@ -115,6 +115,39 @@
       if (!config.canEdit || !layer.editing) { return; }
       layer.editing.enable();
       hint.textContent = layer instanceof L.Circle ? text.editCircleHint : text.editHint;
+    }
+
+    function shifted(latlngs, dLat, dLng) {
+      return latlngs.map(function (item) {
+        return Array.isArray(item) ? shifted(item, dLat, dLng) : L.latLng(item.lat + dLat, item.lng + dLng);
+      });
+    }
+
+    // Leaflet.draw moves a polygon's corners one by one; pressing inside the polygon being
+    // edited and dragging moves all of it.
+    function movable(layer) {
+      if (!config.canEdit || layer instanceof L.Circle) { return layer; }
+      layer.on("mousedown", function (down) {
+        if (!layer.editing || !layer.editing.enabled()) { return; }
+        L.DomEvent.stop(down);
+        var start = down.latlng, original = layer.getLatLngs(), moved = false;
+        map.dragging.disable();
+        layer.editing.disable();
+        function onMove(event) {
+          moved = true;
+          layer.setLatLngs(shifted(original, event.latlng.lat - start.lat, event.latlng.lng - start.lng));
+        }
+        function onUp() {
+          map.off("mousemove", onMove);
+          document.removeEventListener("mouseup", onUp);
+          map.dragging.enable();
+          layer.editing.enable();
+          if (moved) { shapeChanged = true; }
+        }
+        map.on("mousemove", onMove);
+        document.addEventListener("mouseup", onUp);
+      });
+      return layer;
     }
 
     function stopEditing(layer) {
@@ -194,7 +227,7 @@
 
       map.on(L.Draw.Event.CREATED, function (event) {
         activeDrawer = null;
-        draft = event.layer.addTo(map);
+        draft = movable(event.layer.addTo(map));
         var kind = event.layerType === "circle" ? "circle" : "polygon";
         draft.kinisiKind = kind;
         fillForm(
