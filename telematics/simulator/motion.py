@@ -721,6 +721,8 @@ class FleetSimulation:
             duration = rng.randint(low, high)
             self._set_ignition(v, v.profile.engine_on_at_stops or duration < 300, out)
             v.until = v.t + duration
+        if v.errand_stage == ERRAND_SET_OUT:
+            v.until = v.t  # sent on an errand while driving: it sets out from here
 
     def _drive_one_second(self, v: SimVehicle, out: list[Fix]) -> None:
         track = v.track

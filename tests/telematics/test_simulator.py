@@ -290,6 +290,34 @@ def test_the_errand_estimate_is_the_drive_itself_and_leaves_it_unchanged(road):
     ]
 
 
+def test_a_vehicle_sent_while_driving_ends_its_stretch_then_goes(road):
+    steps: list[Step] = []
+    sim = FleetSimulation(
+        road,
+        [VehicleSpec("v", "pickup", DEPOT)],
+        calendar=WorkingCalendar(),
+        start=SHIFT_START + 3600,
+        seed=2,
+        observer=steps.append,
+    )
+    vehicle = sim.vehicle("v")
+    while vehicle.phase != "driving":
+        sim.advance(sim.t + 10)
+    stretches = len(vehicle.routes)
+    sim.send("v", Errand(JOB_PLACE, dwell_s=60))
+    sim.advance(sim.t + 3600)
+    assert sim.errands_done and vehicle.errand_arrived_at is not None
+    # The stretch it was on, then straight on to the errand (no work stop in between).
+    assert len(vehicle.routes) == stretches + 1
+    profile = profile_for("pickup")
+    bad = [
+        s
+        for s in steps
+        if not -profile.decel_mps2 - 1e-9 <= s.accel_mps2 <= profile.accel_mps2 + 1e-9
+    ]
+    assert not bad, bad[:3]
+
+
 def test_an_errand_to_nowhere_reachable_has_no_estimate(road):
     sim, fixes, eta = _errand_day(road, Errand((35.60, 24.20), dwell_s=60), probe=True)
     assert eta is None
