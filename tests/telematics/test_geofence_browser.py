@@ -310,7 +310,7 @@ def test_reader_sees_the_geofences_but_no_drawing_tools(
     user = UserFactory(municipality=municipality_a, role=Role.AUDITOR)
     fence = GeofenceFactory(
         municipality=municipality_a,
-        name="Σχολείο",
+        name="Σχολείο <b>Α</b>",
         role="school",
         kind="circle",
         geometry={"type": "Point", "coordinates": [24.0227, 35.511]},
@@ -331,6 +331,14 @@ def test_reader_sees_the_geofences_but_no_drawing_tools(
     assert page.locator("#geofence-name").is_disabled()
     assert page.locator("#geofence-save").count() == 0
     assert page.locator(".leaflet-editing-icon").count() == 0
+    # The name is shown as text, never as markup, in the list and on the map.
+    assert page.locator("#geofence-form-title").inner_text() == "Σχολείο <b>Α</b>"
+    box = page.locator("#geofence-map").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    tooltip = page.locator(".leaflet-tooltip")
+    tooltip.wait_for()
+    assert tooltip.inner_text() == "Σχολείο <b>Α</b>"
+    assert page.locator(".leaflet-tooltip b, #geofence-list b").count() == 0
     page.wait_for_load_state("networkidle")
     context.close()
     _close_test_sessions()

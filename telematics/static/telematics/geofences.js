@@ -71,7 +71,10 @@
         layer = L.GeoJSON.geometryToLayer(feature);
         layer.setStyle(styleFor(props, false));
       }
-      layer.bindTooltip(props.name, { sticky: true });
+      // Leaflet puts a string tooltip in as HTML; a name is text.
+      var label = document.createElement("span");
+      label.textContent = props.name;
+      layer.bindTooltip(label, { sticky: true });
       layer.on("click", function () { select(feature.id); });
       return movable(layer);
     }
