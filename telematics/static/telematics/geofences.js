@@ -320,7 +320,9 @@
         deleteButton.addEventListener("click", function () {
           if (selectedId === null || !global.confirm(text.confirmDelete)) { return; }
           post(config.pageUrl + selectedId + "/delete/", new FormData()).then(function (result) {
-            if (result.ok) { global.location.assign(config.pageUrl); } else { fail(); }
+            if (!result.ok) { fail(); return; }
+            shapeChanged = false;
+            global.location.assign(config.pageUrl);
           }).catch(fail);
         });
       }
