@@ -458,12 +458,22 @@ def sqlite_epoch_us(value: int) -> str:
     return str(_NAIVE_EPOCH + timedelta(microseconds=value))
 
 
-def _sqlite_row(row: tuple) -> tuple:
-    row = list(row)
-    for index in (FIX_TIME_INDEX, SERVER_TIME_INDEX):
-        value = row[index]
-        row[index] = sqlite_epoch_us(value) if type(value) is int else sqlite_datetime(value)
-    return tuple(row)
+def _sqlite_time(value: int | datetime) -> str:
+    return sqlite_epoch_us(value) if type(value) is int else sqlite_datetime(value)
+
+
+def _sqlite_rows(rows: Iterable[tuple]) -> Iterable[list]:
+    """Rows with their times in Django's SQLite text form. A frame's rows share one server
+    time, so its text is reused while it stays the same."""
+    last_server, last_text = None, None
+    for row in rows:
+        server = row[SERVER_TIME_INDEX]
+        if server != last_server:
+            last_server, last_text = server, _sqlite_time(server)
+        row = list(row)
+        row[FIX_TIME_INDEX] = _sqlite_time(row[FIX_TIME_INDEX])
+        row[SERVER_TIME_INDEX] = last_text
+        yield row
 
 
 class SqliteStore(Store):
@@ -521,7 +531,7 @@ class SqliteStore(Store):
 
         def work(conn: sqlite3.Connection) -> int:
             before = conn.total_changes
-            conn.executemany(sql, map(_sqlite_row, rows))
+            conn.executemany(sql, _sqlite_rows(rows))
             return conn.total_changes - before
 
         return self._transaction(work)

@@ -150,6 +150,13 @@ class StreamSession(ABC):
 
     def feed(self, data: bytes) -> list[Message]:
         """Take the next chunk from the socket; return the messages of every complete frame."""
+        if not self._buffer and data:
+            # The usual case: nothing buffered and the chunk is exactly one frame. Decode it as
+            # it is, without copying it through the buffer (anything else takes the long way).
+            frame_length = self._frame_length(data)
+            if frame_length == len(data) and frame_length <= self.max_frame:
+                message = self._decode_frame(bytes(data))
+                return [] if message is None else [message]
         self._buffer += data
         messages: list[Message] = []
         while self._buffer:

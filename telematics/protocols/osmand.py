@@ -80,13 +80,27 @@ def decode_osmand(
     if content_type and content_type.split(";")[0].strip().lower() == "application/json":
         return _decode_json(body, now)
     try:
-        pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=False)
+        pairs = _split_pairs(query)
         if not pairs and body:
             # Traccar Client's current SDK posts the pairs as a form body with an empty query.
-            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+            pairs = _split_pairs(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError("bad_encoding", str(exc))
     return _decode_pairs(pairs, now, naive_tz)
+
+
+def _split_pairs(text: str) -> list[tuple[str, str]]:
+    """``parse_qsl(text, keep_blank_values=True)``; a text with nothing to unquote (no ``%``,
+    no ``+``: what phones send for numbers) is split directly, which is several times faster
+    and gives the same pairs."""
+    if "%" in text or "+" in text:
+        return parse_qsl(text, keep_blank_values=True, strict_parsing=False)
+    pairs = []
+    for field in text.split("&"):
+        if field:
+            name, _, value = field.partition("=")
+            pairs.append((name, value))
+    return pairs
 
 
 def _decode_pairs(pairs: list[tuple[str, str]], now: datetime, naive_tz: tzinfo) -> Message:

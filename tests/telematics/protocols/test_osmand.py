@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from telematics.protocols.base import Fix, ProtocolError
-from telematics.protocols.osmand import decode_osmand, encode_osmand_query
+from telematics.protocols.osmand import _split_pairs, decode_osmand, encode_osmand_query
 
 VECTOR_PROTOCOLS = ("osmand",)
 
@@ -212,3 +215,11 @@ def test_encoded_query_matches_the_vector_layout():
         "id=123456&timestamp=1377177267&lat=60.0&lon=30.0&speed=0.0&bearing=0.0&altitude=0.0"
         "&hdop=0.0"
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab=&;%+2F.-é", max_size=30))
+def test_query_pairs_split_as_parse_qsl_splits_them(text):
+    # The decoder splits plain queries itself (faster); whatever the text, the pairs must be
+    # the standard library's.
+    assert _split_pairs(text) == parse_qsl(text, keep_blank_values=True)
