@@ -291,10 +291,11 @@ class _QueuedJob(NamedTuple):
 
 
 def _queued_rows(scope: _Scope) -> list[_QueuedJob]:
+    # A job's vehicle is of the job's municipality: the whole fleet needs no join.
     rows = Job.objects.filter(
         municipality_id=scope.municipality_id,
         status__in=QUEUED_STATUSES,
-        **scope.filter(),
+        **({} if scope.ids is None else {"vehicle_id__in": scope.ids}),
     ).values_list(*_QueuedJob._fields)
     return [_QueuedJob(*row) for row in rows]
 
