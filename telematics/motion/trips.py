@@ -9,15 +9,28 @@ cannot make a trip:
   away samples, or one away sample that also reports moving speed; a single stray fix is
   ignored. With ignition wiring, fixes with the ignition off never depart. The trip starts at the
   last *still* sample (parked, slow, near the anchor) before the departure.
-* **Stop.** While moving, the detector follows the current *stationary run*: consecutive samples
-  within ``stop_radius_m`` of the run's first sample and no faster than ``creep_speed_kmh``,
-  tolerating one stray fix. When a run has lasted ``min_stop_duration_s``, the trip ends at the
-  run's first sample and a stop begins there. (Speed matters: a refuse truck that halts, drives
-  40 m, halts and turns back past where it first halted has not stopped for three minutes.)
+* **Stop.** While moving, the detector follows the current *stationary run* (a halt):
+  consecutive samples within ``stop_radius_m`` of the run's first sample and no faster than
+  ``creep_speed_kmh``, tolerating one stray fix. Only the time at rest counts: from the arrival,
+  dated between the last moving fix and the first fix at rest by braking evenly from the
+  reported speed (``2 d / v``), to the last fix at rest (creeping away does not lengthen a
+  halt). When that reaches ``min_stop_duration_s`` the trip ends at the arrival and a stop
+  begins there; a halt that ends first is still a stop if the departure, dated the same way
+  between the last fix at rest and the next one, makes it long enough. (Speed matters: a refuse
+  truck that halts, drives 40 m, halts and turns back past where it first halted has not
+  stopped for three minutes.) Fixes that report low speeds but lie farther apart than creeping
+  covers in the time between them (beyond ``fix_noise_m``) are a *hop*, driving unseen: once
+  the next fix confirms the vehicle stayed where it hopped to, the halt (or the stop) ends
+  there, and a new halt begins; a hop of a few metres followed by a long rest is folded back
+  into the stop like any excursion too short to be a trip.
 * **Validity.** A trip becomes real once it has covered ``min_trip_distance_m`` over at least
   ``min_trip_duration_s`` with some samples at moving speed. Until then it is tentative: if the
   vehicle settles again first (a parking manoeuvre, a wandering receiver in a garage), the
   excursion is folded back into the stop it came from.
+* **Dropouts.** A vehicle last seen at rest that turns up, after a silence shorter than
+  ``max_gap_s``, more than ``stop_radius_m`` away, at more than walking pace for the silence,
+  and stays there for two fixes, drove unseen: a trip, centred in the silence (the receiver
+  wandering with the key out is not a drive).
 * **Gaps.** When no fix arrives for more than ``max_gap_s`` the trip ends at the last fix before
   the gap. If the vehicle is found where it was, it was parked all along and the stop goes on;
   if it is found elsewhere, the route is unknown: no trip and no distance are invented, the stop
@@ -410,12 +423,41 @@ class TripDetector:
         stop = self.stop
         assert stop is not None
         start = self.still or stop.start
+        relocated = parked_again = False
         if self.pending:
             first = self.pending[0][0]
-            start = self._dated(start, first, first.speed, at_start=True)
+            relocated = self._relocated(start, [p for p, _m, _a in self.pending])
+            parked_again = relocated and not self._kinematic(
+                haversine_m(start.lat, start.lon, first.lat, first.lon), first.speed
+            )
+            if parked_again:
+                # At rest before and after: when in the silence it drove is unknown. Its
+                # middle is the best guess, the drive taking the distance at the speed assumed
+                # after silences.
+                travel = haversine_m(start.lat, start.lon, first.lat, first.lon) / (
+                    self.config.gap_resume_speed_kmh / 3.6
+                )
+                t = start.t + max(0.0, (first.t - start.t - travel) / 2.0)
+                start = Sample(
+                    t,
+                    start.lat,
+                    start.lon,
+                    0.0,
+                    start.ignition,
+                    start.odometer,
+                    start.engine_hours,
+                    start.fuel,
+                    start.driver,
+                )
+            else:
+                start = self._dated(start, first, first.speed, at_start=True)
         self.prev_stop = stop
         self.stop = None
         self.trip = _TripAcc(start)
+        if relocated:
+            # The whole drive fell in a silence: the move itself is the evidence that moving
+            # fixes would have given.
+            self.trip.moving_count = self.config.min_moving_samples
         self.dist.reset(start)
         self.moving_mode = True
         self.run = []
@@ -424,8 +466,35 @@ class TripDetector:
         self.rest_last = None
         pending = self.pending
         self.pending = []
+        if parked_again:
+            # ...and it is at rest in its new place: a halt begins there.
+            self._begin_halt(pending[0][0])
+            for p, _moving, _away in pending[1:]:
+                self._moving_step(p)
+            return
         for p, moving, _away in pending:
             self._commit(p, moving)
+
+    def _relocated(self, still: Sample, away: list[Sample]) -> bool:
+        """Whether the vehicle, silent for a while after its last fix at rest, turned up
+        elsewhere and stayed there: more than the stop radius away, farther than a vehicle
+        covers below ``move_speed_kmh`` in the silence, and the fixes since then agree with
+        each other. A wandering receiver strays for a fix or two, or slowly; this is a drive
+        the tracker missed (a phone losing the sky, a tracker's dropout)."""
+        config = self.config
+        first = away[0]
+        dt = first.t - still.t
+        if dt <= config.dating_interval_s or len(away) < 2:
+            return False
+        if config.use_ignition and any(p.ignition is False for p in away):
+            return False
+        d = haversine_m(still.lat, still.lon, first.lat, first.lon)
+        radius = config.stop_radius_m
+        return (
+            d > radius
+            and d / dt * 3.6 >= config.move_speed_kmh
+            and all(haversine_m(first.lat, first.lon, p.lat, p.lon) <= radius for p in away)
+        )
 
     # ----------------------------------------------------------------------------------------
     # moving
@@ -525,7 +594,8 @@ class TripDetector:
 
     def _halt_start(self) -> Sample:
         """Where a halt's duration counts from: the estimated arrival, unless the fixes around
-        it were far apart in time (a dropout), when only the first fix at rest is certain."""
+        it are far apart in time (a dropout, a lost record), when the vehicle may have halted
+        and gone on unseen in between: then only the first fix at rest is certain."""
         arrival = self.arrival
         first = self.run[0]
         trip = self.trip
@@ -577,6 +647,15 @@ class TripDetector:
             and haversine_m(held.lat, held.lon, s.lat, s.lon) < moved
         )
 
+    def _kinematic(self, d: float, speed: float | None) -> bool:
+        """Whether a move of ``d`` metres from or to rest can be timed by ``speed`` (km/h): a
+        moving speed, reached or shed within ``d`` at no more than ``max_accel_mps2``."""
+        config = self.config
+        if speed is None or speed < config.move_speed_kmh:
+            return False
+        v = speed / 3.6
+        return d >= v * v / (2.0 * config.max_accel_mps2)
+
     def _dated(self, before: Sample, after: Sample, speed: float | None, at_start: bool) -> Sample:
         """The moment the vehicle left ``before`` (``at_start``) or came to rest at ``after``: a
         made-up sample at the resting place, timed from the distance ``d`` between the two fixes
@@ -592,9 +671,9 @@ class TripDetector:
         if dt <= 0.0:
             return before if at_start else after
         d = haversine_m(before.lat, before.lon, after.lat, after.lon)
-        v = speed / 3.6 if speed is not None and speed >= config.move_speed_kmh else 0.0
-        if v > 0.0 and d >= v * v / (2.0 * config.max_accel_mps2):
-            travel = 2.0 * d / v
+        if self._kinematic(d, speed):
+            assert speed is not None
+            travel = 2.0 * d / (speed / 3.6)
         elif dt <= config.dating_interval_s:
             return before if at_start else after
         else:

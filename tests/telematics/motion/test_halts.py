@@ -147,3 +147,31 @@ def test_hops_while_parked_with_the_key_out_are_the_receiver_wandering() -> None
     assert math.isclose(
         (stops[1].end_time - stops[1].start_time).total_seconds(), 30 * 60 - 10, abs_tol=10
     )
+
+
+def test_drive_inside_a_dropout_is_a_trip_placed_in_the_middle_of_it() -> None:
+    # Parked at 0 m (fixes 0 .. 590 s), no fix for 160 s, then at rest 700 m away from 750 s
+    # on. 700 m in 160 s is faster than walking pace: it drove, unseen. At the 20 km/h assumed
+    # after silences the drive took 700 / 5.56 = 126 s; centred in the silence it ran from
+    # 607 s to 733 s.
+    b = FixBuilder().park(600).silence(150).move_to(700, 0).park(600)
+    trips, stops = run(b.fixes)
+    assert len(trips) == 1
+    assert abs((trips[0].start_time - at(607)).total_seconds()) < 1
+    assert abs((trips[0].end_time - at(733)).total_seconds()) < 1
+    assert trips[0].distance_m == pytest.approx(700, rel=0.005)
+    assert stops[0].end_time == trips[0].start_time and stops[1].start_time == trips[0].end_time
+
+
+def test_one_fix_elsewhere_after_a_dropout_is_no_trip() -> None:
+    # The same silence, but only one fix 700 m away, and the next ones back in place.
+    b = FixBuilder().park(600).silence(150).move_to(700, 0).park(10).move_to(0, 0).park(600)
+    trips, stops = run(b.fixes)
+    assert trips == []
+    assert len(stops) == 1
+
+
+def test_parked_with_the_key_out_the_receiver_relocating_after_a_silence_is_no_trip() -> None:
+    b = FixBuilder().set(ignition=False).park(600).silence(150).move_to(700, 0).park(600)
+    trips, _stops = run(b.fixes)
+    assert trips == []
