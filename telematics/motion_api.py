@@ -337,7 +337,7 @@ class GeofenceViewSet(
     queryset = Geofence.objects.all()
     serializer_class = GeofenceUpdateSerializer
     read_capability = "telematics.view"
-    write_capability = "devices.manage"
+    write_capability = "geofences.edit"  # the same people as on the geofences page
     filterset_class = GeofenceFilterSet
     pagination_class = None  # a map layer wants the whole collection in one document
     ordering = ["name"]

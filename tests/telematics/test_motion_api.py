@@ -243,11 +243,15 @@ def test_malformed_geofence_upload_is_rejected_and_changes_nothing(
     assert list(Geofence.objects.values_list("pk", flat=True)) == [existing.pk]
 
 
-def test_only_device_managers_may_upload_geofences(users_a, api_client_for):
-    manager = api_client_for(users_a[Role.MANAGER])
-    response = manager.post("/api/v1/geofences/", UPLOAD, format="json")
+def test_only_geofence_editors_may_upload_geofences(users_a, api_client_for):
+    # The same roles as the geofences page: administrators and managers, not dispatchers.
+    dispatcher = api_client_for(users_a[Role.DISPATCHER])
+    response = dispatcher.post("/api/v1/geofences/", UPLOAD, format="json")
     assert response.status_code == 403
     assert not Geofence.objects.exists()
+    manager = api_client_for(users_a[Role.MANAGER])
+    assert manager.post("/api/v1/geofences/", UPLOAD, format="json").status_code == 201
+    assert Geofence.objects.exists()
 
 
 def test_geofence_patch_checks_the_new_shape(municipality_a, admin_a):
