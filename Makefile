@@ -47,7 +47,8 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 
 messages: $(VENV)/.installed
-	cd config && ../$(PY) ../manage.py makemessages -l el -l en --ignore '.venv/*' -d django
+	$(PY) manage.py makemessages -l el -l en --ignore '.venv/*' --ignore 'tests/*' \
+		--ignore 'benchmarks/*' --ignore 'var/*' --ignore 'docs/*'
 	$(PY) manage.py compilemessages --ignore '.venv/*'
 
 clean:
