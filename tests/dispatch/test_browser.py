@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from dispatch import services
 from dispatch.arrival import distance_m
 from dispatch.models import DispatchSettings, Job
 from fleet.choices import Role
@@ -199,6 +200,61 @@ def test_create_suggest_assign_then_the_simulated_truck_arrives_and_the_driver_c
     events = list(job.events.order_by("pk"))
     assert [e.action for e in events] == ["created", "assigned", "status", "status", "status"]
     assert [e.to_status for e in events[2:]] == ["en_route", "on_site", "done"]
+
+
+def test_a_truck_leaving_after_its_time_on_site_closes_the_job_by_itself(
+    gateway, celery_worker, asgi_server, simulator, browser, municipality_a, users_a, crewed
+):
+    # This municipality closes a job when the vehicle leaves the place after the time on site
+    # (none here, so the test does not wait a minute for it).
+    DispatchSettings.objects.create(
+        municipality=municipality_a, arrival_dwell_s=10, completion_mode="departure"
+    )
+    vehicle = crewed(municipality_a)
+    dispatcher = users_a[Role.DISPATCHER]
+    job = services.job_create(
+        municipality=municipality_a,
+        actor=dispatcher,
+        title="Κλαδιά",
+        kind="bulky_waste",
+        latitude=JOB_PLACE[0],
+        longitude=JOB_PLACE[1],
+        service_minutes=0,
+    )
+    services.job_assign(job=job, vehicle=vehicle, actor=dispatcher)
+
+    # There, 30 s at the place (the arrival needs 10 s stopped and a pass of the worker's
+    # check), then back to the depot. The simulator starts first: the board opens while it does.
+    simulator(
+        vehicle,
+        JOB_PLACE,
+        port=gateway.ports()["gt06"],
+        protocol="gt06",
+        dwell=30,
+        leave=True,
+    )
+    office = login(browser, asgi_server, dispatcher.username)
+    office.goto(f"{asgi_server}/dispatch/", timeout=FIELD_WAIT_MS)
+    # (Assigned still, unless the machine is so slow that the simulator won the race; either
+    # way "done" has yet to come, through the board's socket.)
+    office.wait_for_function(f"window.kinisiBoard.jobStatus({job.pk}) !== null")
+    office.evaluate(RECORD_TRAIL, vehicle.pk)
+    celery_worker.check_alive()
+    office.wait_for_function(
+        f"window.kinisiBoard.jobStatus({job.pk}) === 'on_site'", timeout=FIELD_WAIT_MS
+    )
+    office.wait_for_function(
+        f"window.kinisiBoard.jobStatus({job.pk}) === 'done'", timeout=FIELD_WAIT_MS
+    )
+    job.refresh_from_db()
+    assert job.status == "done"
+    done = job.events.get(to_status="done")
+    assert done.actor is None and done.data["automatic"] is True
+    # Done where the truck was on its way home: beyond the departure radius (150 m).
+    assert distance_m(done.data["lat"], done.data["lon"], *JOB_PLACE) > 150
+    trail = office.evaluate("window.kinisiTrail")
+    nearest = min(distance_m(*p, *JOB_PLACE) for p in trail)
+    assert nearest <= 80 and distance_m(*trail[-1], *JOB_PLACE) > 150
 
 
 def test_two_dispatchers_race_for_one_vehicle(asgi_server, browser, municipality_a, crewed, routed):
