@@ -3,9 +3,11 @@
 Every part runs as deployed, each in its own process on the test database: the web process
 (Daphne: pages and the board's WebSocket), the gateway (``manage.py run_gateway``), a Celery
 worker with its beat (the arrival check every 5 s), and the fleet simulator (``manage.py
-simulate_fleet``) driving the assigned truck along the router's road route and reporting over
-the Teltonika protocol. Nothing is written on their behalf: the job goes on site because the
-worker saw the gateway's live state stop at the place.
+simulate_fleet --vehicle … --to …``) driving the assigned truck along the router's road route
+and reporting over a tracker protocol (Teltonika, GT06). Nothing is written on their behalf: the
+job goes on site because the worker saw the gateway's live state stop at the place, and done
+when the driver says so on the phone page or, where the municipality wants it, when the truck
+leaves. (The last test, of drawing many markers, writes live states directly.)
 """
 
 from __future__ import annotations
