@@ -296,7 +296,7 @@ class GeofenceImportView(CapabilityRequiredMixin, View):
                     municipality=municipality, data=upload.read(), role=role
                 )
             except GeofenceError as exc:
-                problems = exc.problems
+                problems = exc.render(_)  # in the request's language
         if problems:
             log.info(
                 "telematics.geofence_import_rejected user=%s problems=%d first=%r",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from telematics.motion.geofence import GeofenceError, parse_geojson
@@ -126,7 +127,7 @@ class GeofenceAdminForm(forms.ModelForm):
         try:
             (parsed,) = parse_geojson({"type": "FeatureCollection", "features": [feature]})
         except GeofenceError as exc:
-            raise forms.ValidationError(exc.problems) from None
+            raise forms.ValidationError(exc.render(gettext)) from None
         cleaned.update(kind=parsed.kind, geometry=parsed.geometry, radius_m=parsed.radius_m)
         return cleaned
 

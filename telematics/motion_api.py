@@ -237,7 +237,7 @@ class GeofenceUpdateSerializer(serializers.ModelSerializer):
         try:
             (parsed,) = parse_geojson({"type": "FeatureCollection", "features": [feature]})
         except GeofenceError as exc:
-            raise ValidationError({"geometry": exc.problems}) from None
+            raise ValidationError({"geometry": exc.render(_)}) from None
         attrs.update(kind=parsed.kind, geometry=parsed.geometry, radius_m=parsed.radius_m)
         return attrs
 
@@ -403,7 +403,7 @@ class GeofenceViewSet(
             raise ValidationError(
                 {
                     "detail": _("The GeoJSON was not imported; nothing was changed."),
-                    "problems": exc.problems,
+                    "problems": exc.render(_),  # in the language of Accept-Language
                 }
             ) from None
         return Response(geofence_collection(created), status=status.HTTP_201_CREATED)

@@ -6,13 +6,19 @@ drawn (that is how Leaflet draws them); circles by great-circle distance to thei
 
 A circle travels in GeoJSON as a ``Point`` with a ``radius`` property in metres, the way
 Leaflet's drawing tools export it.
+
+A rejected upload lists :class:`Problem` values, not sentences: each is an English template
+with named placeholders, its values and where it was found (feature, polygon, ring, position).
+``str()`` gives the English text for logs; the web side renders them in the user's language
+with ``Problem.render(gettext)``. The templates are marked with a local ``gettext_noop`` so
+``makemessages`` collects them without this module importing Django.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +34,8 @@ __all__ = [
     "GeofenceError",
     "GeofenceIndex",
     "ParsedGeofence",
+    "Phrase",
+    "Problem",
     "geofence_from_geojson",
     "parse_geojson",
 ]
@@ -40,12 +48,67 @@ _MAX_RADIUS_M = 50_000.0
 _EMPTY: frozenset[Any] = frozenset()
 
 
-class GeofenceError(ValueError):
-    """A GeoJSON upload that cannot become geofences. ``problems`` lists every fault found."""
+def gettext_noop(message: str) -> str:
+    """Marks an English template for ``makemessages`` (one of its xgettext keywords) and gives
+    it back unchanged; the translation happens when a :class:`Problem` is rendered."""
+    return message
 
-    def __init__(self, problems: Sequence[str]) -> None:
-        self.problems = list(problems)
-        super().__init__("; ".join(self.problems))
+
+Translate = Callable[[str], str]
+
+
+def _english(message: str) -> str:
+    return message
+
+
+_LOCATED = gettext_noop("%(where)s: %(problem)s")
+
+
+@dataclass(frozen=True, slots=True)
+class Phrase:
+    """An English template with ``%(name)s`` placeholders and the values that fill them."""
+
+    template: str
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    def render(self, translate: Translate = _english) -> str:
+        text = translate(self.template)
+        # A template without values has no placeholders, and may hold a bare "%".
+        return text % dict(self.params) if self.params else text
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One fault in an upload: what (``template`` and ``params``) and where (``where``, the
+    phrases "feature 2", "ring 1", "position 3" from outermost in). ``str()`` is the English
+    text; ``render(gettext)`` the same in the active language."""
+
+    template: str
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    where: tuple[Phrase, ...] = ()
+
+    def render(self, translate: Translate = _english) -> str:
+        message = Phrase(self.template, self.params).render(translate)
+        if not self.where:
+            return message
+        place = " ".join(part.render(translate) for part in self.where)
+        return translate(_LOCATED) % {"where": place, "problem": message}
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+class GeofenceError(ValueError):
+    """A GeoJSON upload that cannot become geofences. ``problems`` lists every fault found, as
+    :class:`Problem` values (plain strings given by a caller become problems without values)."""
+
+    def __init__(self, problems: Sequence[Problem | str]) -> None:
+        self.problems = [p if isinstance(p, Problem) else Problem(str(p)) for p in problems]
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+    def render(self, translate: Translate = _english) -> list[str]:
+        """Every problem as text in the language of ``translate`` (Django's ``gettext``)."""
+        return [p.render(translate) for p in self.problems]
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,70 +295,112 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_position(pos: Any, where: str, problems: list[str]) -> bool:
+Where = tuple[Phrase, ...]
+
+
+def _place(where: Where, template: str, number: int) -> Where:
+    return (*where, Phrase(template, {"number": number}))
+
+
+def _check_position(pos: Any, where: Where, problems: list[Problem]) -> bool:
     if not isinstance(pos, list | tuple) or len(pos) < 2:
-        problems.append(f"{where}: a position must be [longitude, latitude]")
+        problems.append(
+            Problem(gettext_noop("a position must be [longitude, latitude]"), where=where)
+        )
         return False
     lon, lat = pos[0], pos[1]
     if not _is_number(lon) or not _is_number(lat):
-        problems.append(f"{where}: coordinates must be finite numbers, got {pos[:2]!r}")
+        problems.append(
+            Problem(
+                gettext_noop("coordinates must be finite numbers, got %(got)s"),
+                {"got": repr(pos[:2])},
+                where,
+            )
+        )
         return False
     if not -180.0 <= lon <= 180.0 or not -90.0 <= lat <= 90.0:
         problems.append(
-            f"{where}: [{lon}, {lat}] is outside longitude ±180 / latitude ±90 "
-            "(GeoJSON order is longitude, latitude)"
+            Problem(
+                gettext_noop(
+                    "[%(lon)s, %(lat)s] is outside longitude ±180 / latitude ±90 "
+                    "(GeoJSON order is longitude, latitude)"
+                ),
+                {"lon": lon, "lat": lat},
+                where,
+            )
         )
         return False
     return True
 
 
-def _check_rings(rings: Any, where: str, problems: list[str]) -> int:
+def _check_rings(rings: Any, where: Where, problems: list[Problem]) -> int:
     """Validate a polygon's rings; return the vertex count (0 when invalid)."""
     if not isinstance(rings, list) or not rings:
-        problems.append(f"{where}: a polygon needs at least one ring of positions")
+        problems.append(
+            Problem(gettext_noop("a polygon needs at least one ring of positions"), where=where)
+        )
         return 0
     vertices = 0
     before = len(problems)
     for r, ring in enumerate(rings):
-        label = f"{where} ring {r + 1}"
+        label = _place(where, gettext_noop("ring %(number)d"), r + 1)
         if not isinstance(ring, list) or len(ring) < 4:
-            problems.append(f"{label}: a ring needs at least 4 positions (3 corners, closed)")
+            problems.append(
+                Problem(
+                    gettext_noop("a ring needs at least 4 positions (3 corners, closed)"),
+                    where=label,
+                )
+            )
             continue
         ok = all(
-            _check_position(p, f"{label} position {i + 1}", problems) for i, p in enumerate(ring)
+            _check_position(p, _place(label, gettext_noop("position %(number)d"), i + 1), problems)
+            for i, p in enumerate(ring)
         )
         if ok and list(ring[0][:2]) != list(ring[-1][:2]):
-            problems.append(f"{label}: the ring is not closed (first and last positions differ)")
+            problems.append(
+                Problem(
+                    gettext_noop("the ring is not closed (first and last positions differ)"),
+                    where=label,
+                )
+            )
         vertices += len(ring)
     return vertices if len(problems) == before else 0
 
 
 def _feature_problems(
-    index: int, feature: Any, problems: list[str], expect_bbox: tuple[float, ...] | None
+    index: int, feature: Any, problems: list[Problem], expect_bbox: tuple[float, ...] | None
 ) -> ParsedGeofence | None:
-    where = f"feature {index + 1}"
+    where: Where = (Phrase(gettext_noop("feature %(number)d"), {"number": index + 1}),)
+
+    def reject(template: str, **params: Any) -> None:
+        problems.append(Problem(template, params, where))
+
     if not isinstance(feature, dict) or feature.get("type") != "Feature":
-        problems.append(f'{where}: expected an object with "type": "Feature"')
+        reject(gettext_noop('expected an object with "type": "Feature"'))
         return None
     props = feature.get("properties") or {}
     if not isinstance(props, dict):
-        problems.append(f'{where}: "properties" must be an object')
+        reject(gettext_noop('"properties" must be an object'))
         return None
     name = props.get("name")
     if name is None:
         name = f"Geofence {index + 1}"
     elif not isinstance(name, str) or not name.strip() or len(name) > 200:
-        problems.append(f'{where}: "name" must be text of 1 to 200 characters')
+        reject(gettext_noop('"name" must be text of 1 to 200 characters'))
         return None
     else:
-        where = f"feature {index + 1} ({name})"
+        where = (
+            Phrase(
+                gettext_noop("feature %(number)d (%(name)s)"), {"number": index + 1, "name": name}
+            ),
+        )
     limit = props.get("speed_limit_kmh")
     if limit is not None and (not _is_number(limit) or not 5 <= limit <= 250):
-        problems.append(f"{where}: speed_limit_kmh must be a number between 5 and 250")
+        reject(gettext_noop("speed_limit_kmh must be a number between 5 and 250"))
         return None
     geometry = feature.get("geometry")
     if not isinstance(geometry, dict):
-        problems.append(f"{where}: the feature has no geometry")
+        reject(gettext_noop("the feature has no geometry"))
         return None
     gtype = geometry.get("type")
     coords = geometry.get("coordinates")
@@ -304,10 +409,10 @@ def _feature_problems(
         if not _check_position(coords, where, problems):
             return None
         if radius is None:
-            problems.append(f'{where}: a point is a circle only with a "radius" in metres')
+            reject(gettext_noop('a point is a circle only with a "radius" in metres'))
             return None
         if not _is_number(radius) or not 0 < radius <= _MAX_RADIUS_M:
-            problems.append(f"{where}: radius must be a number of metres between 0 and 50000")
+            reject(gettext_noop("radius must be a number of metres between 0 and 50000"))
             return None
         parsed = ParsedGeofence(
             name=name.strip(),
@@ -321,24 +426,33 @@ def _feature_problems(
     elif gtype in ("Polygon", "MultiPolygon"):
         polys = [coords] if gtype == "Polygon" else coords
         if not isinstance(polys, list) or not polys:
-            problems.append(f"{where}: a {gtype} needs coordinates")
+            reject(gettext_noop("a %(type)s needs coordinates"), type=gtype)
             return None
         vertices = 0
         for p, rings in enumerate(polys):
-            label = where if gtype == "Polygon" else f"{where} polygon {p + 1}"
+            label = (
+                where
+                if gtype == "Polygon"
+                else _place(where, gettext_noop("polygon %(number)d"), p + 1)
+            )
             n = _check_rings(rings, label, problems)
             if n == 0:
                 return None
             vertices += n
         if vertices > _MAX_VERTICES:
-            problems.append(f"{where}: {vertices} vertices; at most {_MAX_VERTICES} are accepted")
+            reject(
+                gettext_noop("%(count)d vertices; at most %(limit)d are accepted"),
+                count=vertices,
+                limit=_MAX_VERTICES,
+            )
             return None
         geom = shape({"type": gtype, "coordinates": coords})
         if not geom.is_valid:
-            problems.append(f"{where}: invalid polygon: {explain_validity(geom)}")
+            # GEOS explains in English only ("Self-intersection[24.005 35.505]").
+            reject(gettext_noop("invalid polygon: %(reason)s"), reason=explain_validity(geom))
             return None
         if geom.area <= 0:
-            problems.append(f"{where}: the polygon has no area")
+            reject(gettext_noop("the polygon has no area"))
             return None
         parsed = ParsedGeofence(
             name=name.strip(),
@@ -349,17 +463,20 @@ def _feature_problems(
             properties=props,
         )
     elif gtype is None:
-        problems.append(f'{where}: the geometry has no "type"')
+        reject(gettext_noop('the geometry has no "type"'))
         return None
     else:
-        problems.append(
-            f"{where}: a {gtype} cannot be a geofence; draw a polygon or a circle instead"
+        reject(
+            gettext_noop("a %(type)s cannot be a geofence; draw a polygon or a circle instead"),
+            type=gtype,
         )
         return None
     if expect_bbox is not None and not geom.intersects(box(*expect_bbox)):
-        problems.append(
-            f"{where}: lies entirely outside the municipality's area "
-            "(are longitude and latitude swapped?)"
+        reject(
+            gettext_noop(
+                "lies entirely outside the municipality's area "
+                "(are longitude and latitude swapped?)"
+            )
         )
         return None
     return parsed
@@ -379,36 +496,55 @@ def parse_geojson(
     """
     if isinstance(data, str | bytes):
         if len(data) > max_bytes:
-            raise GeofenceError([f"the file is larger than {max_bytes // (1024 * 1024)} MB"])
+            raise GeofenceError(
+                [
+                    Problem(
+                        gettext_noop("the file is larger than %(megabytes)d MB"),
+                        {"megabytes": max_bytes // (1024 * 1024)},
+                    )
+                ]
+            )
         try:
             obj: Any = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            detail = (
-                f" (line {exc.lineno}, column {exc.colno})"
-                if isinstance(exc, json.JSONDecodeError)
-                else ""
-            )
-            raise GeofenceError([f"not valid JSON{detail}"]) from None
+            if isinstance(exc, json.JSONDecodeError):
+                problem = Problem(
+                    gettext_noop("not valid JSON (line %(line)d, column %(column)d)"),
+                    {"line": exc.lineno, "column": exc.colno},
+                )
+            else:
+                problem = Problem(gettext_noop("not valid JSON"))
+            raise GeofenceError([problem]) from None
     else:
         obj = data
     if not isinstance(obj, dict):
-        raise GeofenceError(["expected a GeoJSON object"])
+        raise GeofenceError([Problem(gettext_noop("expected a GeoJSON object"))])
     kind = obj.get("type")
     if kind == "FeatureCollection":
         features = obj.get("features")
         if not isinstance(features, list):
-            raise GeofenceError(['a FeatureCollection needs a "features" list'])
+            raise GeofenceError(
+                [Problem(gettext_noop('a FeatureCollection needs a "features" list'))]
+            )
     elif kind == "Feature":
         features = [obj]
     elif kind in ("Polygon", "MultiPolygon"):
         features = [{"type": "Feature", "properties": {}, "geometry": obj}]
     elif kind == "Point":
-        raise GeofenceError(['a bare Point is not a geofence; give a Feature with a "radius"'])
+        raise GeofenceError(
+            [
+                Problem(
+                    gettext_noop('a bare Point is not a geofence; give a Feature with a "radius"')
+                )
+            ]
+        )
     else:
-        raise GeofenceError([f"unsupported GeoJSON type {kind!r}"])
+        raise GeofenceError(
+            [Problem(gettext_noop("unsupported GeoJSON type %(type)s"), {"type": repr(kind)})]
+        )
     if not features:
-        raise GeofenceError(["the file contains no geofences"])
-    problems: list[str] = []
+        raise GeofenceError([Problem(gettext_noop("the file contains no geofences"))])
+    problems: list[Problem] = []
     parsed: list[ParsedGeofence] = []
     for i, feature in enumerate(features):
         result = _feature_problems(i, feature, problems, expect_bbox)
