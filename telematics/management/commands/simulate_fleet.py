@@ -9,7 +9,8 @@ Two modes:
   ``--dwell`` seconds, then parks there or, with ``--then-leave``, drives back to its depot. The
   command ends when the errand is over. Accelerated (``--speedup``), the drive starts in the past
   by what the acceleration saves, so that the vehicle reaches the place about now (the gateway
-  refuses fixes from the future): the drive is shown fast, the stay runs in real time.
+  refuses fixes from the future): the drive is shown fast, the stay runs in real time. Send a
+  vehicle the fleet's day is not driving at the same time: both would report for its tracker.
 
     manage.py simulate_fleet --vehicle ΚΗΙ-1001 --to 35.5149,24.0182 --speedup 10 --dwell 120
 
