@@ -21,9 +21,8 @@ def notification_list(*, user) -> QuerySet[Notification]:
 
 
 def unread_count(*, user) -> int:
-    if not getattr(user, "is_authenticated", False):
-        return 0
-    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+    """How many of the notifications ``notification_list`` shows are unread."""
+    return notification_list(user=user).filter(read_at__isnull=True).count()
 
 
 def rule_list(*, user) -> QuerySet[NotificationRule]:

@@ -69,8 +69,15 @@ def notify_device_events(*, device_id: int, now: datetime | None = None) -> Noti
     with transaction.atomic():
         # One notifier per device at a time (and not while its motion is being rebuilt).
         Device.objects.select_for_update().filter(pk=device.pk).first()
+        # Only the events of the device's current municipality: a tracker handed on to another
+        # one keeps its old rows, which are not news for the new municipality's users.
         events = list(
-            MotionEvent.objects.filter(device=device, emitted_at__gte=since, time__gte=since)
+            MotionEvent.objects.filter(
+                device=device,
+                municipality_id=device.municipality_id,
+                emitted_at__gte=since,
+                time__gte=since,
+            )
             .select_related("vehicle")
             .order_by("time", "pk")
         )

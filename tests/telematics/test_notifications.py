@@ -272,6 +272,24 @@ def test_no_rules_no_device_no_events(town) -> None:
     assert Notification.objects.count() == 0
 
 
+def test_events_from_before_a_device_changed_municipality_reach_nobody_there(town) -> None:
+    """A tracker handed to another municipality: its recent events of the old one are not news
+    for the new one's users (they name the old municipality's vehicle and places)."""
+    event(town, "ignition_on", timezone.now() - timedelta(minutes=5))
+    other = MunicipalityFactory()
+    UserFactory(municipality=other, role=Role.MANAGER, email="other@example.gr")
+    NotificationRule.objects.create(
+        municipality=other, name="Ignition", event_types=["ignition_on"], roles=[Role.MANAGER]
+    )
+    Device.objects.filter(pk=town["device"].pk).update(municipality=other)
+
+    result = notify_device_events(device_id=town["device"].pk)
+
+    assert result.delivered == 0
+    assert Notification.objects.count() == 0
+    assert len(mail.outbox) == 0
+
+
 # ------------------------------------------------------------------------------------------------
 # pages and API: a user's own notifications only
 
@@ -305,6 +323,18 @@ def test_page_lists_own_notifications_with_the_storm_count_and_the_bell(
     assert "81 km/h, limit 50 km/h" in html
     assert page.context["notifications_unread"]() == 2
     assert '<span class="count"' in html and ">2</span>" in html
+
+
+def test_the_bell_counts_only_what_the_list_shows(town, notes, web_client_for) -> None:
+    """A user moved to another municipality no longer sees the old one's notifications, and the
+    bell does not count them either."""
+    manager = town["manager"]
+    manager.municipality = MunicipalityFactory()
+    manager.save(update_fields=["municipality"])
+    page = web_client_for(manager).get("/notifications/")
+    assert list(page.context["notifications"]) == []
+    assert page.context["unread"] == 0
+    assert page.context["notifications_unread"]() == 0
 
 
 def test_mark_one_and_all_read_only_touches_own(town, notes, web_client_for) -> None:
