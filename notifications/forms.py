@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.validators import MaxValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from fleet.choices import Role
 from fleet.models import Department
+from notifications.matching import MAX_SUPPRESS_MINUTES
 from notifications.models import NotificationRule
 
 
@@ -42,6 +44,9 @@ class NotificationRuleForm(forms.ModelForm):
         self.fields["departments"].queryset = Department.objects.filter(
             municipality=municipality
         ).order_by("name")
+        suppress = self.fields["suppress_minutes"]
+        suppress.validators.append(MaxValueValidator(MAX_SUPPRESS_MINUTES))
+        suppress.widget.attrs["max"] = MAX_SUPPRESS_MINUTES
 
     def clean(self):
         data = super().clean()

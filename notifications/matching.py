@@ -39,6 +39,16 @@ def rule_wants(
     return vehicle_department_id is not None and vehicle_department_id in department_ids
 
 
+# The longest storm window a rule may set: a week. A longer one would mean "notify once, ever".
+MAX_SUPPRESS_MINUTES = 7 * 24 * 60
+
+
+def storm_window(suppress_minutes: int) -> timedelta:
+    """A rule's storm window, never beyond ``MAX_SUPPRESS_MINUTES`` (a rule stored with more,
+    outside the form, must not break the date arithmetic of the notifier)."""
+    return timedelta(minutes=min(max(suppress_minutes, 0), MAX_SUPPRESS_MINUTES))
+
+
 def storm_of(
     delivered: Iterable[tuple[datetime, Any]], time: datetime, window: timedelta
 ) -> Any | None:

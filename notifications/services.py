@@ -25,7 +25,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from notifications.matching import event_key, rule_wants, storm_of
+from notifications.matching import event_key, rule_wants, storm_of, storm_window
 from notifications.models import Notification, NotificationDispatch, NotificationRule
 
 log = logging.getLogger("notifications")
@@ -109,7 +109,7 @@ def _notify(device, rules, events, result: NotifyResult, outbox) -> None:
         ).values_list("rule_id", "event_key")
     )
     _relink(events, keys)
-    window = timedelta(minutes=max(r.suppress_minutes for r in rules))
+    window = max(storm_window(r.suppress_minutes) for r in rules)
     delivered: dict[tuple, list[tuple[datetime, NotificationDispatch]]] = defaultdict(list)
     for d in NotificationDispatch.objects.filter(
         rule__in=rules,
@@ -133,7 +133,7 @@ def _notify(device, rules, events, result: NotifyResult, outbox) -> None:
                 continue
             done.add((rule.pk, key))
             storm_key = (rule.pk, event.vehicle_id, event.type)
-            window = timedelta(minutes=rule.suppress_minutes)
+            window = storm_window(rule.suppress_minutes)
             storm = storm_of(delivered[storm_key], event.time, window)
             dispatch = NotificationDispatch.objects.create(
                 municipality_id=device.municipality_id,

@@ -421,6 +421,32 @@ def test_administrator_manages_the_rules_of_the_municipality(town, users_a, web_
     assert manager.post("/notifications/rules/new/", form).status_code == 403
 
 
+def test_a_storm_window_beyond_a_week_is_refused_and_never_breaks_the_notifier(
+    town, users_a, web_client_for
+) -> None:
+    admin = web_client_for(users_a[Role.ADMIN])
+    form = {
+        "name": "Idling",
+        "event_types": ["idling"],
+        "roles": [Role.MANAGER],
+        "in_app": "on",
+        "suppress_minutes": "2000000000",
+        "enabled": "on",
+    }
+    response = admin.post("/notifications/rules/new/", form)
+    assert response.status_code == 200
+    assert set(response.context["form"].errors) == {"suppress_minutes"}
+    assert not NotificationRule.objects.filter(name="Idling").exists()
+    # A rule stored with such a window some other way (the Django admin, the shell) still lets
+    # the notifier run: the window counts as a week.
+    make_rule(town, suppress_minutes=2_000_000_000)
+    now = timezone.now()
+    event(town, "ignition_on", now - timedelta(minutes=20))
+    event(town, "ignition_on", now - timedelta(minutes=10))
+    result = notify_device_events(device_id=town["device"].pk, now=now)
+    assert (result.delivered, result.suppressed) == (1, 1)
+
+
 def test_rules_and_notifications_in_the_django_admin(town, notes, client) -> None:
     superuser = UserFactory(
         municipality=None, is_superuser=True, is_staff=True, role=Role.ADMIN, username="root"
