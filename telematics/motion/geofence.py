@@ -506,12 +506,15 @@ def parse_geojson(
             )
         try:
             obj: Any = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             if isinstance(exc, json.JSONDecodeError):
                 problem = Problem(
                     gettext_noop("not valid JSON (line %(line)d, column %(column)d)"),
                     {"line": exc.lineno, "column": exc.colno},
                 )
+            elif isinstance(exc, RecursionError):
+                # Brackets nested thousands deep: no GeoJSON is, and json gives up on them.
+                problem = Problem(gettext_noop("the JSON is nested too deeply"))
             else:
                 problem = Problem(gettext_noop("not valid JSON"))
             raise GeofenceError([problem]) from None

@@ -156,6 +156,13 @@ def test_admin_in_english_gives_the_parsers_english_text(municipality_a, superus
     ]
 
 
+def test_api_refuses_json_nested_too_deeply_with_a_problem_not_a_crash(editor_api):
+    response = _api_post(editor_api, "[" * 100_000, "en")
+    assert response.status_code == 400
+    assert response.json()["problems"] == ["the JSON is nested too deeply"]
+    assert not Geofence.objects.exists()
+
+
 # ---- GREEK: pass after the catalogue merge (see the module docstring) ----------------------
 
 

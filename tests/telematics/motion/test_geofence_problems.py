@@ -36,6 +36,7 @@ CASES = [
     (b"x" * 2048, 1024, ["the file is larger than 0 MB"]),
     ('{"type": [}', None, ["not valid JSON (line 1, column 11)"]),
     (b'"\xff"', None, ["not valid JSON"]),
+    ("[" * 100_000, None, ["the JSON is nested too deeply"]),
     ("[]", None, ["expected a GeoJSON object"]),
     ('{"type": "FeatureCollection"}', None, ['a FeatureCollection needs a "features" list']),
     (
