@@ -83,7 +83,7 @@ def _geometry(raw: str | None) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than anyone draws
         raise ValidationError(
             {"geometry": _("The shape could not be read; draw it again.")}
         ) from None

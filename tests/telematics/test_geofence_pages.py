@@ -157,6 +157,7 @@ def test_an_unclosed_ring_is_closed_and_coordinates_are_rounded(
         ),
         ({"geometry": _polygon([[24.01, 95.0], [24.02, 35.5], [24.03, 35.6]])}, "geometry", "±90"),
         ({"geometry": "{not json"}, "geometry", "could not be read"),
+        ({"geometry": "[" * 100_000}, "geometry", "could not be read"),  # nested too deep
         ({"geometry": ""}, "geometry", "Draw the geofence"),
         (
             {"geometry": json.dumps({"type": "LineString", "coordinates": []})},
