@@ -24,6 +24,8 @@ class NotificationAdmin(admin.ModelAdmin):
         "read_at",
     ]
     list_filter = ["municipality", "event_type"]
+    # The vehicle may be gone (null): the admin's own select_related() would leave it out.
+    list_select_related = ["recipient", "vehicle"]
     raw_id_fields = ["recipient", "rule", "dispatch", "event", "vehicle"]
 
     def has_add_permission(self, request) -> bool:

@@ -457,3 +457,33 @@ def test_rules_and_notifications_in_the_django_admin(town, notes, client) -> Non
     listing = client.get("/admin/notifications/notification/")
     assert listing.status_code == 200
     assert str(town["vehicle"]) in listing.content.decode()
+
+
+def test_the_django_admin_lists_notifications_in_a_fixed_number_of_queries(town, client) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    superuser = UserFactory(
+        municipality=None, is_superuser=True, is_staff=True, role=Role.ADMIN, username="root"
+    )
+    client.force_login(superuser)
+    make_rule(town, event_types=["overspeed"], suppress_minutes=0)
+
+    def queries_listing(vehicles: int) -> int:
+        now = timezone.now()
+        for i in range(vehicles):
+            vehicle = VehicleFactory(municipality=town["municipality"])
+            note = event(town, "overspeed", now - timedelta(minutes=i + 1))
+            MotionEvent.objects.filter(pk=note.pk).update(vehicle=vehicle)
+        notify_device_events(device_id=town["device"].pk, now=now)
+        with CaptureQueriesContext(connection) as queries:
+            listing = client.get("/admin/notifications/notification/")
+        assert listing.status_code == 200
+        assert Notification.objects.count() == vehicles
+        return len(queries.captured_queries)
+
+    few = queries_listing(1)
+    Notification.objects.all().delete()
+    NotificationDispatch.objects.all().delete()
+    MotionEvent.objects.all().delete()
+    assert queries_listing(5) == few
