@@ -436,11 +436,6 @@ class Gateway:
     async def serve(self) -> None:
         self.loop = asyncio.get_running_loop()
         await self._load_registry()
-        # Everything loaded so far (Django, the registry) lives as long as the process: keep it
-        # out of the cyclic collector's full passes, which otherwise rescan it again and again
-        # while the hot path allocates.
-        gc.collect()
-        gc.freeze()
         for writer in self.writers:
             writer.start()
         self.handoff.start()
@@ -515,6 +510,12 @@ def run(config: GatewayConfig, **kwargs) -> None:
     # shorter switch interval shortens each wait but adds switches; measured on 2 cores, the
     # interpreter's 5 ms default gave at least the same throughput, so it is the default here.
     sys.setswitchinterval(config.gil_switch_interval)
+    # Everything loaded so far (Django, settings, modules) lives as long as the process: keep it
+    # out of the cyclic collector's full passes, which would otherwise rescan it again and again
+    # while the hot path allocates. Only for the process that runs the gateway (tests that start
+    # gateways in threads keep their collector as it is).
+    gc.collect()
+    gc.freeze()
     gateway = Gateway(config, **kwargs)
     if uvloop is not None:
         uvloop.run(gateway.serve())
