@@ -141,3 +141,26 @@ def test_plan_page_draws_each_route_along_the_roads(
     assert re.search(r"Work starts \d\d:\d\d · leaves \d\d:\d\d", popup.inner_text())
     page.keyboard.press("Escape")
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+
+def test_a_route_without_its_shape_is_drawn_straight_and_every_stop_says_so(
+    asgi_server, browser, municipality_a, users_a, routed
+):
+    """A stored shape that does not fit the route (legs missing): the whole route is one dashed
+    line, and every leg of it is counted and marked as straight, not only the first."""
+    dispatcher = users_a[Role.DISPATCHER]
+    plan = _plan(municipality_a, dispatcher)
+    routes = plan.result["routes"]
+    geometry = [{**plan.result["geometry"][0], "legs": []}, *plan.result["geometry"][1:]]
+    Plan.objects.filter(pk=plan.pk).update(result={**plan.result, "geometry": geometry})
+    stops = routes[0]["stops"]
+    assert len(stops) >= 3
+
+    page = login(browser, asgi_server, dispatcher.username)
+    page.goto(asgi_server + reverse("dispatch:plan_detail", args=[plan.pk]))
+    page.wait_for_function("window.kinisiPlan && window.kinisiPlan.legs().length > 0")
+    first = page.locator("#plan-routes ol.plan-stops").first.locator("li")
+    marks = [first.nth(i).locator(".plan-straight-mark").count() for i in range(len(stops))]
+    assert marks == [0] + [1] * (len(stops) - 1)
+    warning = page.locator(".plan-unrouted").first.inner_text()
+    assert warning.endswith(f" {len(stops) - 1}")

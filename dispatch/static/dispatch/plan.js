@@ -61,7 +61,8 @@
       var whole = L.polyline(straight, { color: color, weight: 3, opacity: 0.8, dashArray: "6 6", className: "plan-leg plan-leg-straight" }).addTo(map);
       drawn.push({ route: r, vehicle: route.vehicle, road: false, line: whole });
       bounds = bounds.concat(straight);
-      return route.stops.length > 1 ? [0] : [];
+      // Every leg of it is straight.
+      return route.stops.slice(1).map(function (s, i) { return i; });
     }
     shape.legs.forEach(function (leg, i) {
       var line = L.polyline(leg.points, leg.ok
