@@ -211,9 +211,6 @@ def motion_catchup(*, now: datetime | None = None) -> list[int]:
         first = first.order_by("fix_time").values_list("fix_time", "server_time").first()
         if first is None or first[1] > now - grace:
             continue  # the hand-off may still be on its way
-        MotionCatchup.objects.update_or_create(
-            device_id=device_id, defaults={"through": last_fix, "enqueued_at": now}
-        )
         log.warning(
             "motion.catchup device=%s from=%s to=%s checkpoint=%s",
             unique_id,
@@ -221,6 +218,14 @@ def motion_catchup(*, now: datetime | None = None) -> list[int]:
             last_fix.isoformat(),
             checkpoint_time.isoformat() if checkpoint_time else "none",
         )
-        process_positions.delay(device_id, first[0].isoformat(), last_fix.isoformat())
+        try:
+            process_positions.delay(device_id, first[0].isoformat(), last_fix.isoformat())
+        except Exception as exc:  # noqa: BLE001 - a broker outage: the next run tries again
+            log.error("motion.catchup_enqueue_failed device=%s reason=%s", unique_id, exc)
+            continue
+        # Marked only once enqueued, so a failed enqueue is retried on the next run.
+        MotionCatchup.objects.update_or_create(
+            device_id=device_id, defaults={"through": last_fix, "enqueued_at": now}
+        )
         enqueued.append(device_id)
     return enqueued

@@ -176,3 +176,41 @@ def test_a_range_is_enqueued_again_only_after_the_retry_interval(town, settings)
     assert Trip.objects.count() == 0
     assert motion_catchup(now=now + timedelta(hours=1)) == [device.pk]
     assert len(trips()) == 2
+
+
+def test_a_failed_enqueue_is_retried_on_the_next_run_and_does_not_stop_the_others(
+    town, monkeypatch
+) -> None:
+    """The broker refuses one device's range: the others still go, and that device is tried
+    again on the next run, not after the retry interval. (The tests run Celery eagerly, so the
+    broker outage is played by replacing ``delay`` for one run.)"""
+    from kombu.exceptions import OperationalError
+
+    municipality, vehicle, device = town
+    other_vehicle = VehicleFactory(municipality=municipality)
+    other = Device.objects.create(
+        municipality=municipality, unique_id="862462030000778", protocol="teltonika"
+    )
+    DeviceAssignment.objects.create(
+        municipality=municipality,
+        device=other,
+        vehicle=other_vehicle,
+        valid_from=datetime(2024, 1, 1, tzinfo=UTC),
+    )
+    now = timezone.now()
+    store(device, vehicle, two_trips(now - timedelta(hours=3)))
+    store(other, other_vehicle, two_trips(now - timedelta(hours=3)))
+    real_delay = process_positions.delay
+
+    def refuse_first_device(device_id, start, end):
+        if device_id == device.pk:
+            raise OperationalError("broker unreachable")
+        return real_delay(device_id, start, end)
+
+    monkeypatch.setattr(process_positions, "delay", refuse_first_device)
+    assert motion_catchup(now=now) == [other.pk]
+    assert not MotionCatchup.objects.filter(device=device).exists()
+    monkeypatch.undo()
+
+    assert motion_catchup(now=now) == [device.pk]
+    assert Trip.objects.filter(vehicle=vehicle).count() == 2
