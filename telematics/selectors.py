@@ -184,6 +184,20 @@ def local_day_bounds(day: date, tz_name: str) -> tuple[datetime, datetime]:
     return start, end
 
 
+def _thinned(rows, total: int, limit: int) -> list:
+    """Every k-th of ``total`` rows so that at most ``limit`` (plus the last) remain, read as a
+    stream: a day of any length is drawn whole, never cut off at its end."""
+    step = max(1, -(-total // limit))
+    kept, last = [], None
+    for index, row in enumerate(rows.iterator(chunk_size=10_000)):
+        if index % step == 0:
+            kept.append(row)
+        last = row
+    if last is not None and kept[-1] is not last:
+        kept.append(last)
+    return kept
+
+
 def vehicle_day_history(*, vehicle: Any, day: date, tz_name: str) -> dict[str, Any]:
     """Track points, trips, stops and events of one vehicle over one local day, as plain data."""
     start, end = local_day_bounds(day, tz_name)
@@ -191,12 +205,9 @@ def vehicle_day_history(*, vehicle: Any, day: date, tz_name: str) -> dict[str, A
         vehicle=vehicle, fix_time__gte=start, fix_time__lt=end, valid=True
     ).order_by("fix_time")
     total = rows.count()
-    points = list(
-        rows.values_list("fix_time", "latitude", "longitude", "speed_kmh")[: MAX_TRACK_POINTS * 5]
+    points = _thinned(
+        rows.values_list("fix_time", "latitude", "longitude", "speed_kmh"), total, MAX_TRACK_POINTS
     )
-    if len(points) > MAX_TRACK_POINTS:
-        step = len(points) / MAX_TRACK_POINTS
-        points = [points[int(i * step)] for i in range(MAX_TRACK_POINTS)] + [points[-1]]
     track = [
         [round(lat, 6), round(lon, 6), int(t.timestamp()), round(speed or 0.0, 1)]
         for t, lat, lon, speed in points

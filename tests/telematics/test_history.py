@@ -75,6 +75,38 @@ def test_history_shows_the_local_day(municipality_a, users_a, web_client_for):
     assert "Σούδα" in response.content.decode()
 
 
+def test_a_long_day_is_thinned_to_the_limit_not_cut_off_at_its_end(municipality_a, monkeypatch):
+    from datetime import date, timedelta
+
+    from telematics import selectors
+
+    vehicle = VehicleFactory(municipality=municipality_a)
+    device = DeviceFactory(municipality=municipality_a)
+    start = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
+    Position.objects.bulk_create(
+        Position(
+            municipality=municipality_a,
+            device=device,
+            vehicle=vehicle,
+            fix_time=start + timedelta(seconds=10 * i),
+            server_time=start,
+            latitude=35.0 + i * 1e-5,
+            longitude=24.02,
+        )
+        for i in range(1000)
+    )
+    monkeypatch.setattr(selectors, "MAX_TRACK_POINTS", 30)  # a small limit, the same rule
+    data = selectors.vehicle_day_history(
+        vehicle=vehicle, day=date(2026, 3, 10), tz_name="Europe/Athens"
+    )
+    track = data["track"]
+    assert 30 <= len(track) <= 31
+    # First and last fix of the day are both drawn, and the points stay in time order.
+    assert track[0][2] == int(start.timestamp())
+    assert track[-1][2] == int((start + timedelta(seconds=9990)).timestamp())
+    assert [p[2] for p in track] == sorted(p[2] for p in track)
+
+
 def test_history_of_another_municipalitys_vehicle_is_not_found(
     municipality_b, users_a, web_client_for
 ):
