@@ -26,6 +26,19 @@ def process_positions(device_id: int, start: str, end: str) -> None:
     motion_process_device(device_id=device_id, earliest=earliest)
 
 
+@shared_task(name="telematics.process_position_ranges", ignore_result=True)
+def process_position_ranges(ranges: list) -> None:
+    """The gateway's hand-off of one interval: ``[[device_id, start, end], ...]`` in device
+    order, processed one device after the other. A device that fails is logged and left to the
+    catch-up (``motion_catchup``); the others go on."""
+    for item in ranges:
+        try:
+            device_id, start, end = item
+            process_positions(int(device_id), start, end)
+        except Exception:  # noqa: BLE001 - one device's failure must not hold up the rest
+            log.exception("telematics.process_position_ranges_failed item=%r", item)
+
+
 @shared_task(name="telematics.motion_rebuild", ignore_result=True)
 def motion_rebuild(device_id: int, since: str | None = None) -> None:
     """Recompute a device's trips, stops, events and summaries from ``since`` (ISO 8601) or

@@ -153,7 +153,7 @@ class Gateway:
         self,
         config: GatewayConfig,
         *,
-        handoff_send: Callable[[int, datetime, datetime], None] | None = None,
+        handoff_send: Callable[[list[tuple[int, datetime, datetime]]], None] | None = None,
         on_ready: Callable[[dict[str, int]], None] | None = None,
     ) -> None:
         self.config = config

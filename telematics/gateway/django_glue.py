@@ -17,7 +17,7 @@ from telematics.gateway.config import DEFAULT_PORTS, DatabaseConfig, GatewayConf
 
 log = logging.getLogger("telematics.gateway")
 
-PROCESS_POSITIONS_TASK = "telematics.process_positions"
+PROCESS_RANGES_TASK = "telematics.process_position_ranges"
 
 
 def database_config(alias: str = "default") -> DatabaseConfig:
@@ -67,9 +67,11 @@ def gateway_config(**overrides: Any) -> GatewayConfig:
     return GatewayConfig(**values)
 
 
-def celery_handoff(device_id: int, start: datetime, end: datetime) -> None:
-    """Send the stored range to the workers. ``send_task`` by name: the gateway never runs the
-    task itself, even where settings make tasks eager."""
+def celery_handoff(ranges: list[tuple[int, datetime, datetime]]) -> None:
+    """Send stored ranges (device id, first and last fix time) to the workers in one message.
+    ``send_task`` by name: the gateway never runs the task itself, even where settings make
+    tasks eager."""
     from config.celery import app
 
-    app.send_task(PROCESS_POSITIONS_TASK, args=[device_id, start.isoformat(), end.isoformat()])
+    payload = [[device_id, start.isoformat(), end.isoformat()] for device_id, start, end in ranges]
+    app.send_task(PROCESS_RANGES_TASK, args=[payload])

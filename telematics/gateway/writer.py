@@ -61,11 +61,15 @@ class Handoff:
     device order from one thread, so a device's ranges reach the broker in time order.
 
     Ranges are kept as epoch microseconds (as the rows carry them) and become datetimes only
-    when sent."""
+    when sent. An interval's ranges go in a few messages of up to ``chunk`` devices each, not
+    one per device: a broker message costs the gateway about a millisecond of CPU, which for a
+    thousand trackers was a fifth of a core."""
+
+    chunk = 250
 
     def __init__(
         self,
-        send: Callable[[int, datetime, datetime], None] | None,
+        send: Callable[[list[tuple[int, datetime, datetime]]], None] | None,
         interval: float,
         stats: Stats,
     ) -> None:
@@ -107,15 +111,23 @@ class Handoff:
     def flush(self) -> None:
         with self._lock:
             ranges, self._ranges = self._ranges, {}
-        for position, device_id in enumerate(sorted(ranges)):
-            start, end = ranges[device_id]
+        devices = sorted(ranges)
+        for first in range(0, len(devices), self.chunk):
+            chunk = devices[first : first + self.chunk]
             try:
-                self.send(device_id, from_epoch_us(start), from_epoch_us(end))
-                self.stats.handed_off += 1
+                self.send(
+                    [(d, from_epoch_us(ranges[d][0]), from_epoch_us(ranges[d][1])) for d in chunk]
+                )
+                self.stats.handed_off += len(chunk)
             except Exception as exc:  # noqa: BLE001 - a broker outage must not stop the gateway
-                log.warning("gateway.handoff_failed device=%s reason=%s", device_id, exc)
-                # Keep this range and the ones not sent yet; they go with the next attempt.
-                self.add({d: ranges[d] for d in sorted(ranges)[position:]})
+                log.warning(
+                    "gateway.handoff_failed devices=%d first=%s reason=%s",
+                    len(devices) - first,
+                    chunk[0],
+                    exc,
+                )
+                # Keep these ranges and the ones not sent yet; they go with the next attempt.
+                self.add({d: ranges[d] for d in devices[first:]})
                 break
 
 

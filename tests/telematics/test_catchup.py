@@ -20,7 +20,7 @@ from telematics.models import (
 )
 from telematics.motion_watch import motion_catchup
 from telematics.tasks import motion_catchup as motion_catchup_task
-from telematics.tasks import process_positions
+from telematics.tasks import process_position_ranges, process_positions
 from tests.factories import MunicipalityFactory, VehicleFactory
 from tests.telematics.motion.conftest import FixBuilder
 
@@ -214,3 +214,34 @@ def test_a_failed_enqueue_is_retried_on_the_next_run_and_does_not_stop_the_other
 
     assert motion_catchup(now=now) == [device.pk]
     assert Trip.objects.filter(vehicle=vehicle).count() == 2
+
+
+def test_the_gateways_batched_hand_off_processes_each_device_and_survives_a_bad_item(
+    town, caplog
+) -> None:
+    municipality, vehicle, device = town
+    other_vehicle = VehicleFactory(municipality=municipality)
+    other = Device.objects.create(
+        municipality=municipality, unique_id="862462030000779", protocol="teltonika"
+    )
+    DeviceAssignment.objects.create(
+        municipality=municipality,
+        device=other,
+        vehicle=other_vehicle,
+        valid_from=datetime(2024, 1, 1, tzinfo=UTC),
+    )
+    now = timezone.now()
+    first = two_trips(now - timedelta(hours=3))
+    second = two_trips(now - timedelta(hours=2))
+    store(device, vehicle, first)
+    store(other, other_vehicle, second)
+    process_position_ranges(
+        [
+            [device.pk, first[0].fix_time.isoformat(), first[-1].fix_time.isoformat()],
+            ["not a device", "yesterday"],  # malformed: logged, the others go on
+            [other.pk, second[0].fix_time.isoformat(), second[-1].fix_time.isoformat()],
+        ]
+    )
+    assert Trip.objects.filter(vehicle=vehicle).count() == 2
+    assert Trip.objects.filter(vehicle=other_vehicle).count() == 2
+    assert "process_position_ranges_failed" in caplog.text

@@ -349,9 +349,7 @@ def test_nothing_is_acknowledged_while_the_database_refuses_writes(fleet, gatewa
 
 def test_stored_ranges_are_handed_to_the_workers_per_device(fleet):
     sent: list[tuple[int, datetime, datetime]] = []
-    running = GatewayThread(
-        handoff_send=lambda d, s, e: sent.append((d, s, e)), handoff_interval=0.2
-    ).start()
+    running = GatewayThread(handoff_send=sent.extend, handoff_interval=0.2).start()
     imeis = fleet.ids("teltonika")[:2]
     start = now_s() - timedelta(minutes=5)
     try:
