@@ -71,10 +71,13 @@ class Connection(asyncio.Protocol):
         if should_read and not self._reading:
             self._reading = True
             self.transport.resume_reading()
-        elif not should_read and self._reading:
-            self._reading = False
-            self.transport.pause_reading()
+        elif not should_read:
+            if self._reading:
+                self._reading = False
+                self.transport.pause_reading()
             if self.gateway.overloaded:
+                # Also a connection that had already stopped reading (waiting for its acks or
+                # a device lookup): it resumes with the others once the database catches up.
                 self.gateway.paused_connections.add(self)
 
     def _ready_for_more(self) -> bool:
