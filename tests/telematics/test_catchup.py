@@ -3,15 +3,13 @@ between its commit and the hand-off): beat task ``telematics.motion_catchup``.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
 from telematics.models import (
     DailySummary,
-    Device,
-    DeviceAssignment,
     MotionCatchup,
     MotionCheckpoint,
     Position,
@@ -21,8 +19,9 @@ from telematics.models import (
 from telematics.motion_watch import motion_catchup
 from telematics.tasks import motion_catchup as motion_catchup_task
 from telematics.tasks import process_position_ranges, process_positions
-from tests.factories import MunicipalityFactory, VehicleFactory
+from tests.factories import MunicipalityFactory
 from tests.telematics.motion.conftest import FixBuilder
+from tests.telematics.tracked import store_fixes, tracked_vehicle
 
 pytestmark = pytest.mark.django_db
 
@@ -30,16 +29,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def town():
     municipality = MunicipalityFactory()
-    vehicle = VehicleFactory(municipality=municipality)
-    device = Device.objects.create(
-        municipality=municipality, unique_id="862462030000777", protocol="teltonika"
-    )
-    DeviceAssignment.objects.create(
-        municipality=municipality,
-        device=device,
-        vehicle=vehicle,
-        valid_from=datetime(2024, 1, 1, tzinfo=UTC),
-    )
+    vehicle, device = tracked_vehicle(municipality, "862462030000777")
     return municipality, vehicle, device
 
 
@@ -52,21 +42,7 @@ def two_trips(start: datetime) -> list:
 
 def store(device, vehicle, fixes, stored_at: datetime | None = None) -> None:
     """What the gateway's commit leaves behind: rows, and no hand-off."""
-    Position.objects.bulk_create(
-        Position(
-            municipality_id=device.municipality_id,
-            device=device,
-            vehicle=vehicle,
-            fix_time=f.fix_time,
-            server_time=stored_at or f.fix_time,
-            latitude=f.latitude,
-            longitude=f.longitude,
-            speed_kmh=f.speed_kmh,
-            valid=f.valid,
-            ignition=f.ignition,
-        )
-        for f in fixes
-    )
+    store_fixes(device, vehicle, fixes, stored_at=stored_at)
 
 
 def trips() -> list[tuple]:
@@ -187,16 +163,7 @@ def test_a_failed_enqueue_is_retried_on_the_next_run_and_does_not_stop_the_other
     from kombu.exceptions import OperationalError
 
     municipality, vehicle, device = town
-    other_vehicle = VehicleFactory(municipality=municipality)
-    other = Device.objects.create(
-        municipality=municipality, unique_id="862462030000778", protocol="teltonika"
-    )
-    DeviceAssignment.objects.create(
-        municipality=municipality,
-        device=other,
-        vehicle=other_vehicle,
-        valid_from=datetime(2024, 1, 1, tzinfo=UTC),
-    )
+    other_vehicle, other = tracked_vehicle(municipality, "862462030000778")
     now = timezone.now()
     store(device, vehicle, two_trips(now - timedelta(hours=3)))
     store(other, other_vehicle, two_trips(now - timedelta(hours=3)))
@@ -220,16 +187,7 @@ def test_the_gateways_batched_hand_off_processes_each_device_and_survives_a_bad_
     town, caplog
 ) -> None:
     municipality, vehicle, device = town
-    other_vehicle = VehicleFactory(municipality=municipality)
-    other = Device.objects.create(
-        municipality=municipality, unique_id="862462030000779", protocol="teltonika"
-    )
-    DeviceAssignment.objects.create(
-        municipality=municipality,
-        device=other,
-        vehicle=other_vehicle,
-        valid_from=datetime(2024, 1, 1, tzinfo=UTC),
-    )
+    other_vehicle, other = tracked_vehicle(municipality, "862462030000779")
     now = timezone.now()
     first = two_trips(now - timedelta(hours=3))
     second = two_trips(now - timedelta(hours=2))

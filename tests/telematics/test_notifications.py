@@ -13,10 +13,11 @@ from fleet.choices import Role
 from notifications.matching import event_key, rule_wants, storm_of
 from notifications.models import Notification, NotificationDispatch, NotificationRule
 from notifications.services import notify_device_events
-from telematics.models import Device, DeviceAssignment, MotionEvent, Position
+from telematics.models import Device, MotionEvent
 from telematics.tasks import motion_rebuild, process_positions
 from tests.factories import DepartmentFactory, MunicipalityFactory, UserFactory, VehicleFactory
 from tests.telematics.motion.conftest import FixBuilder
+from tests.telematics.tracked import store_fixes, tracked_vehicle
 
 pytestmark = pytest.mark.django_db
 
@@ -25,16 +26,7 @@ pytestmark = pytest.mark.django_db
 def town():
     municipality = MunicipalityFactory()
     department = DepartmentFactory(municipality=municipality)
-    vehicle = VehicleFactory(municipality=municipality, department=department)
-    device = Device.objects.create(
-        municipality=municipality, unique_id="356307042441099", protocol="teltonika"
-    )
-    DeviceAssignment.objects.create(
-        municipality=municipality,
-        device=device,
-        vehicle=vehicle,
-        valid_from=datetime(2024, 1, 1, tzinfo=UTC),
-    )
+    vehicle, device = tracked_vehicle(municipality, "356307042441099", department=department)
     manager = UserFactory(municipality=municipality, role=Role.MANAGER, email="manager@example.gr")
     dispatcher = UserFactory(
         municipality=municipality, role=Role.DISPATCHER, email="dispatch@example.gr"
@@ -64,25 +56,6 @@ def make_rule(town, **kw) -> NotificationRule:
     rule = NotificationRule.objects.create(**fields)
     rule.departments.set(departments)
     return rule
-
-
-def store(device, vehicle, fixes) -> tuple[datetime, datetime]:
-    Position.objects.bulk_create(
-        Position(
-            municipality_id=device.municipality_id,
-            device=device,
-            vehicle=vehicle,
-            fix_time=f.fix_time,
-            server_time=f.fix_time,
-            latitude=f.latitude,
-            longitude=f.longitude,
-            speed_kmh=f.speed_kmh,
-            valid=f.valid,
-            ignition=f.ignition,
-        )
-        for f in fixes
-    )
-    return min(f.fix_time for f in fixes), max(f.fix_time for f in fixes)
 
 
 def recent_day(minutes_ago: int = 50) -> list:
@@ -163,7 +136,7 @@ def test_motion_processing_notifies_the_rules_roles_in_app_and_by_email(
     make_rule(town)
     other = MunicipalityFactory()
     UserFactory(municipality=other, role=Role.MANAGER, email="other@example.gr")
-    start, end = store(town["device"], town["vehicle"], recent_day())
+    start, end = store_fixes(town["device"], town["vehicle"], recent_day())
     with django_capture_on_commit_callbacks(execute=True):
         process_positions(town["device"].pk, start.isoformat(), end.isoformat())
 
@@ -187,7 +160,7 @@ def test_rebuilding_the_same_positions_notifies_nobody_again(
     town, django_capture_on_commit_callbacks
 ) -> None:
     make_rule(town)
-    start, end = store(town["device"], town["vehicle"], recent_day())
+    start, end = store_fixes(town["device"], town["vehicle"], recent_day())
     with django_capture_on_commit_callbacks(execute=True):
         process_positions(town["device"].pk, start.isoformat(), end.isoformat())
     first = list(Notification.objects.values_list("pk", "event_key").order_by("pk"))
@@ -207,7 +180,7 @@ def test_rebuilding_the_same_positions_notifies_nobody_again(
 
 def test_late_data_hours_old_notifies_nobody(town, django_capture_on_commit_callbacks) -> None:
     make_rule(town)
-    start, end = store(town["device"], town["vehicle"], recent_day(minutes_ago=5 * 60))
+    start, end = store_fixes(town["device"], town["vehicle"], recent_day(minutes_ago=5 * 60))
     with django_capture_on_commit_callbacks(execute=True):
         process_positions(town["device"].pk, start.isoformat(), end.isoformat())
     assert MotionEvent.objects.filter(type="ignition_on").count() == 2

@@ -4,7 +4,7 @@ event per outage, however it was seen."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -14,15 +14,14 @@ from notifications.models import Notification, NotificationRule
 from telematics.models import (
     DailySummary,
     Device,
-    DeviceAssignment,
     MotionEvent,
     MotionSettings,
-    Position,
 )
 from telematics.motion_watch import trackers_offline_detect
 from telematics.tasks import motion_rebuild, process_positions, trackers_offline
-from tests.factories import MunicipalityFactory, UserFactory, VehicleFactory
+from tests.factories import MunicipalityFactory, UserFactory
 from tests.telematics.motion.conftest import FixBuilder
+from tests.telematics.tracked import store_fixes, tracked_vehicle
 
 pytestmark = pytest.mark.django_db
 
@@ -30,37 +29,14 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def town():
     municipality = MunicipalityFactory()
-    vehicle = VehicleFactory(municipality=municipality)
-    device = Device.objects.create(
-        municipality=municipality, unique_id="862462030000001", protocol="teltonika"
-    )
-    DeviceAssignment.objects.create(
-        municipality=municipality,
-        device=device,
-        vehicle=vehicle,
-        valid_from=datetime(2024, 1, 1, tzinfo=UTC),
-    )
+    vehicle, device = tracked_vehicle(municipality, "862462030000001")
     manager = UserFactory(municipality=municipality, role=Role.MANAGER, email="m@example.gr")
     return municipality, vehicle, device, manager
 
 
 def store(device, vehicle, fixes) -> tuple[str, str]:
-    Position.objects.bulk_create(
-        Position(
-            municipality_id=device.municipality_id,
-            device=device,
-            vehicle=vehicle,
-            fix_time=f.fix_time,
-            server_time=f.fix_time,
-            latitude=f.latitude,
-            longitude=f.longitude,
-            speed_kmh=f.speed_kmh,
-            valid=f.valid,
-            ignition=f.ignition,
-        )
-        for f in fixes
-    )
-    return min(f.fix_time for f in fixes).isoformat(), max(f.fix_time for f in fixes).isoformat()
+    first, last = store_fixes(device, vehicle, fixes)
+    return first.isoformat(), last.isoformat()
 
 
 def driving_until(end: datetime) -> FixBuilder:
