@@ -132,6 +132,56 @@ def make_crewed_vehicle(municipality, *, depot=DEPOT, category="refuse_truck", *
     return vehicle
 
 
+# Six places around Chania's centre for a day's round of jobs.
+ROUND_PLACES = [
+    JOB_PLACE,
+    EAST,
+    WEST,
+    (35.5080, 24.0200),
+    (35.5160, 24.0300),
+    (35.5110, 24.0150),
+]
+
+
+def make_round_day(municipality, *, vehicles: int = 2):
+    """Tomorrow's round: crewed trucks on a 07:00-15:00 shift and a 1 t job at each of
+    ROUND_PLACES, 10 minutes on site, window 07:00-14:00. Returns (vehicles, jobs, day)."""
+    from datetime import datetime
+    from datetime import time as time_of_day
+
+    from dispatch import selectors
+    from tests.factories import JobFactory, ShiftFactory
+
+    zone = selectors.local_zone(municipality)
+    day = timezone.now().astimezone(zone).date() + timedelta(days=1)
+
+    def at(hour: int) -> datetime:
+        return datetime.combine(day, time_of_day(hour), tzinfo=zone)
+
+    trucks = [make_crewed_vehicle(municipality) for _ in range(vehicles)]
+    for truck in trucks:
+        ShiftFactory(
+            municipality=municipality,
+            driver=truck.crew_driver,
+            vehicle=truck,
+            starts_at=at(7),
+            ends_at=at(15),
+        )
+    jobs = [
+        JobFactory(
+            municipality=municipality,
+            latitude=lat,
+            longitude=lon,
+            service_minutes=10,
+            load_kg=1000,
+            window_start=at(7),
+            window_end=at(14),
+        )
+        for lat, lon in ROUND_PLACES
+    ]
+    return trucks, jobs, day
+
+
 @pytest.fixture
 def crewed():
     return make_crewed_vehicle

@@ -7,19 +7,16 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
-from dispatch import planning, selectors, services
+from dispatch import planning, services
 from dispatch.choices import PlanStatus
 from dispatch.models import Plan
 from fleet.choices import Role
-from tests.dispatch.conftest import CHROMIUM, EAST, JOB_PLACE, WEST, login, make_crewed_vehicle
-from tests.factories import JobFactory, ShiftFactory
+from tests.dispatch.conftest import CHROMIUM, ROUND_PLACES, login, make_round_day
 
 pytestmark = [
     pytest.mark.browser,
@@ -28,36 +25,14 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
 ]
 
-PLACES = [JOB_PLACE, EAST, WEST, (35.5080, 24.0200), (35.5160, 24.0300), (35.5110, 24.0150)]
+PLACES = ROUND_PLACES
 # Where to leave a picture of the page for a person to look at (not read by any assertion).
 SCREENSHOT = Path(os.environ.get("KINISI_PLAN_SCREENSHOT", "/tmp/kinisi-plan-map.png"))
 
 
 def _plan(municipality, dispatcher) -> Plan:
     """Two trucks, six jobs tomorrow, optimised on Chania's roads."""
-    zone = selectors.local_zone(municipality)
-    day = timezone.now().astimezone(zone).date() + timedelta(days=1)
-    vehicles = [make_crewed_vehicle(municipality) for _ in range(2)]
-    for v in vehicles:
-        ShiftFactory(
-            municipality=municipality,
-            driver=v.crew_driver,
-            vehicle=v,
-            starts_at=datetime.combine(day, time(7), tzinfo=zone),
-            ends_at=datetime.combine(day, time(15), tzinfo=zone),
-        )
-    jobs = [
-        JobFactory(
-            municipality=municipality,
-            latitude=lat,
-            longitude=lon,
-            service_minutes=10,
-            load_kg=1000,
-            window_start=datetime.combine(day, time(7), tzinfo=zone),
-            window_end=datetime.combine(day, time(14), tzinfo=zone),
-        )
-        for lat, lon in PLACES
-    ]
+    vehicles, jobs, day = make_round_day(municipality)
     plan = services.plan_request(
         municipality=municipality,
         actor=dispatcher,

@@ -1,7 +1,7 @@
 """Optimised rounds: the day's jobs planned on the router's matrices, adjusted, applied as
 assignments, and compared with what happened."""
 
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -10,40 +10,17 @@ from dispatch import planning, selectors, services
 from dispatch.choices import JobStatus, PlanStatus
 from dispatch.models import Job, Plan
 from fleet.choices import Role
-from tests.dispatch.conftest import DEPOT, EAST, JOB_PLACE, WEST
-from tests.factories import JobFactory, ShiftFactory, UnloadSiteFactory
+from tests.dispatch.conftest import DEPOT, EAST, JOB_PLACE, ROUND_PLACES, make_round_day
+from tests.factories import JobFactory, UnloadSiteFactory
 
 pytestmark = pytest.mark.django_db
 
-PLACES = [JOB_PLACE, EAST, WEST, (35.5080, 24.0200), (35.5160, 24.0300), (35.5110, 24.0150)]
+PLACES = ROUND_PLACES
 
 
 @pytest.fixture
-def day_setup(municipality_a, crewed, routed):
-    vehicles = [crewed(municipality_a), crewed(municipality_a)]
-    day = timezone.now().astimezone(selectors.local_zone(municipality_a)).date() + timedelta(days=1)
-    zone = selectors.local_zone(municipality_a)
-    for v in vehicles:
-        ShiftFactory(
-            municipality=municipality_a,
-            driver=v.crew_driver,
-            vehicle=v,
-            starts_at=datetime.combine(day, time(7), tzinfo=zone),
-            ends_at=datetime.combine(day, time(15), tzinfo=zone),
-        )
-    jobs = [
-        JobFactory(
-            municipality=municipality_a,
-            latitude=lat,
-            longitude=lon,
-            service_minutes=10,
-            load_kg=1000,
-            window_start=datetime.combine(day, time(7), tzinfo=zone),
-            window_end=datetime.combine(day, time(14), tzinfo=zone),
-        )
-        for lat, lon in PLACES
-    ]
-    return vehicles, jobs, day
+def day_setup(municipality_a, routed):
+    return make_round_day(municipality_a)
 
 
 @pytest.fixture
