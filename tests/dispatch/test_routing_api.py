@@ -350,7 +350,7 @@ def _planner_in_chromium(live_server, client, monkeypatch):
     playwright = pytest.importorskip("playwright.sync_api")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.skip("no system Chromium")
+        pytest.skip("needs the Debian chromium package (CI installs it; nothing may skip there)")
     # Playwright runs an event loop in this thread; the ORM calls here are plain sync code.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     municipality = MunicipalityFactory(slug="chania-browser")
