@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import DetailView, FormView, ListView, TemplateView
 
+from config.redirects import safe_next
 from dispatch import forms, planning, selectors, services
 from dispatch.choices import JobStatus, MovementOrderStatus
 from dispatch.models import Job, MovementOrder, Plan, Shift
@@ -177,13 +178,13 @@ class JobActionView(AnyCapabilityMixin, View):
         form = forms.DriverActionForm(request.POST, request.FILES)
         is_office = has_capability(request.user, "dispatch.edit")
         action = request.POST.get("action", "")
-        back = request.POST.get("next") or (
+        back = safe_next(
+            request,
+            request.POST.get("next"),
             reverse("dispatch:job_detail", args=[job.pk])
             if is_office
-            else reverse("dispatch:driver_jobs")
+            else reverse("dispatch:driver_jobs"),
         )
-        if not back.startswith("/"):
-            back = reverse("dispatch:driver_jobs")
         try:
             if action == "cancelled" and is_office:
                 services.job_transition(

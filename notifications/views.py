@@ -8,11 +8,11 @@ from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse, reverse_lazy
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import CreateView, ListView, TemplateView, UpdateView
 
+from config.redirects import safe_next
 from fleet.choices import Role
 from fleet.permissions import CapabilityRequiredMixin
 from fleet.scoping import ScopedQuerysetMixin
@@ -24,12 +24,9 @@ PER_PAGE = 50
 
 
 def _back(request) -> HttpResponseRedirect:
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        target = reverse("notifications:list")
-    return HttpResponseRedirect(target)
+    return HttpResponseRedirect(
+        safe_next(request, request.POST.get("next"), reverse("notifications:list"))
+    )
 
 
 class NotificationListView(CapabilityRequiredMixin, TemplateView):

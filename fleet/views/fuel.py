@@ -15,12 +15,12 @@ from django.db import transaction
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import DetailView, FormView, ListView, TemplateView, View
 from django.views.generic.detail import SingleObjectMixin
 
+from config.redirects import safe_next
 from fleet import fuel_import
 from fleet.forms import ScopedForm
 from fleet.models import (
@@ -151,12 +151,7 @@ class ServiceFormMixin:
 
 def _safe_next(request) -> str | None:
     """The ``next`` parameter when it points back into this site, else None."""
-    target = request.GET.get("next")
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return None
+    return safe_next(request, request.GET.get("next"))
 
 
 class DriverFormMixin:

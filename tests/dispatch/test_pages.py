@@ -212,6 +212,20 @@ def test_driver_reports_a_defect_and_a_refuel_for_todays_vehicle(
     assert (entry.vehicle, entry.driver, str(entry.litres)) == (vehicle, driver, "80.50")
 
 
+def test_job_action_never_redirects_off_the_site(users_a, web_client_for, driver_with_job):
+    _driver, job, _other, _vehicle = driver_with_job
+    client = web_client_for(users_a[Role.DRIVER])
+    for target in ("//evil.example/", "https://evil.example/", "javascript:alert(1)"):
+        response = client.post(
+            f"/dispatch/jobs/{job.pk}/action/", {"action": "note", "text": "x", "next": target}
+        )
+        assert response.status_code == 302 and response["Location"] == "/dispatch/me/", target
+    response = client.post(
+        f"/dispatch/jobs/{job.pk}/action/", {"action": "note", "text": "x", "next": "/me/"}
+    )
+    assert response["Location"] == "/me/"
+
+
 def test_driver_form_cancel_link_stays_on_the_site(users_a, web_client_for, driver_with_job):
     client = web_client_for(users_a[Role.DRIVER])
     page = client.get("/fuel/refuel/?next=https://evil.example/").content.decode()
