@@ -218,7 +218,21 @@ class GeofenceDetailView(_GeofenceObjectMixin, GeofencePageView):
                 ",".join(sorted(errors)),
             )
             return JsonResponse({"errors": errors}, status=400)
+        except Geofence.DoesNotExist:
+            return _geofence_gone(request, fence.pk)
         return JsonResponse({"feature": selectors.geofence_feature(fence)})
+
+
+def _geofence_gone(request, pk: int) -> HttpResponse:
+    """The geofence was deleted (by someone else) between the page's lookup and the save. The
+    map's script asks for JSON and shows the message; a plain form post goes back to the list
+    with it."""
+    log.info("telematics.geofence_update_gone geofence=%s user=%s", pk, request.user.pk)
+    message = _("This geofence was deleted by someone else meanwhile; your changes were not saved.")
+    if "application/json" in request.headers.get("Accept", ""):
+        return JsonResponse({"errors": {"__all__": [message]}}, status=404)
+    messages.warning(request, message)
+    return redirect("telematics:geofences")
 
 
 class GeofenceCreateView(CapabilityRequiredMixin, View):

@@ -12,6 +12,7 @@ from typing import Any
 
 import django_filters
 from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -241,6 +242,19 @@ class GeofenceUpdateSerializer(serializers.ModelSerializer):
         attrs.update(kind=parsed.kind, geometry=parsed.geometry, radius_m=parsed.radius_m)
         return attrs
 
+    def update(self, instance: Geofence, validated_data: dict[str, Any]) -> Geofence:
+        """Raises ``Geofence.DoesNotExist`` when the geofence was deleted since it was looked
+        up: ``instance.save()`` would silently insert it again. Call inside a transaction."""
+        # Locked, so a delete waits for this edit instead of slipping in before the write.
+        if not Geofence.objects.select_for_update().filter(pk=instance.pk).exists():
+            raise Geofence.DoesNotExist(f"geofence {instance.pk} was deleted")
+        validated_data["updated_at"] = timezone.now()
+        if not Geofence.objects.filter(pk=instance.pk).update(**validated_data):
+            raise Geofence.DoesNotExist(f"geofence {instance.pk} was deleted")
+        for field, value in validated_data.items():
+            setattr(instance, field, value)
+        return instance
+
 
 # ------------------------------------------------------------------------------------------------
 # views
@@ -414,8 +428,20 @@ class GeofenceViewSet(
         fence = self.get_object()
         serializer = self.get_serializer(fence, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        with transaction.atomic():
-            serializer.save()
+        try:
+            with transaction.atomic():
+                serializer.save()
+        except Geofence.DoesNotExist:
+            log.info("motion.geofence_update_gone geofence=%s user=%s", fence.pk, request.user.pk)
+            return Response(
+                {
+                    "detail": _(
+                        "This geofence was deleted by someone else meanwhile; your changes "
+                        "were not saved."
+                    )
+                },
+                status=status.HTTP_404_NOT_FOUND,
+            )
         log.info("motion.geofence_updated geofence=%s user=%s", fence.pk, request.user.pk)
         return Response(geofence_feature(fence))
 

@@ -378,16 +378,33 @@ def geofence_update(
     radius_m=None,
 ) -> Geofence:
     """New attributes and, when ``geometry`` is given, a new shape of the same kind (vertices
-    moved, circle moved or resized). Nothing is saved unless all of it is valid."""
-    draft = Geofence.objects.get(pk=fence.pk)
-    _geofence_attributes(
-        draft, name=name, role=role, speed_limit_kmh=speed_limit_kmh, active=active
-    )
-    if geometry is not None:
-        draft.geometry, draft.radius_m = geofence_shape_clean(
-            municipality=draft.municipality, kind=draft.kind, geometry=geometry, radius_m=radius_m
+    moved, circle moved or resized). Nothing is saved unless all of it is valid.
+
+    Raises ``Geofence.DoesNotExist`` when the geofence was deleted since the caller looked it
+    up (someone else deleted it meanwhile): a plain ``save()`` would insert it again.
+    """
+    with transaction.atomic():
+        # Locked, so a delete waits for this edit instead of slipping in before the write.
+        draft = Geofence.objects.select_for_update().filter(pk=fence.pk).first()
+        if draft is None:
+            raise Geofence.DoesNotExist(f"geofence {fence.pk} was deleted")
+        _geofence_attributes(
+            draft, name=name, role=role, speed_limit_kmh=speed_limit_kmh, active=active
         )
-    draft.save()
+        if geometry is not None:
+            draft.geometry, draft.radius_m = geofence_shape_clean(
+                municipality=draft.municipality,
+                kind=draft.kind,
+                geometry=geometry,
+                radius_m=radius_m,
+            )
+        draft.updated_at = timezone.now()
+        fields = ["name", "role", "speed_limit_kmh", "active", "geometry", "radius_m"]
+        written = Geofence.objects.filter(pk=draft.pk).update(
+            updated_at=draft.updated_at, **{f: getattr(draft, f) for f in fields}
+        )
+        if not written:
+            raise Geofence.DoesNotExist(f"geofence {fence.pk} was deleted")
     log.info("telematics.geofence_updated geofence=%s shape=%s", draft.pk, geometry is not None)
     return draft
 

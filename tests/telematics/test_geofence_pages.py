@@ -447,3 +447,48 @@ def test_export_downloads_what_the_import_takes_back(
     assert copied["Σχολείο"].role == "school"
     original = Geofence.objects.get(municipality=municipality_a, name="Αμαξοστάσιο")
     assert copied["Αμαξοστάσιο"].geometry == original.geometry
+
+
+@pytest.fixture
+def deleted_after_lookup():
+    """Deletes a geofence the moment the request has looked it up (its first load from the
+    database), as another editor's delete landing between lookup and save would."""
+    from django.db.models.signals import post_init
+
+    target: dict[str, int | None] = {"pk": None}
+
+    def delete_once(sender, instance, **kwargs):
+        if instance.pk is not None and instance.pk == target["pk"]:
+            target["pk"] = None
+            Geofence.objects.filter(pk=instance.pk).delete()
+
+    post_init.connect(delete_once, sender=Geofence)
+    yield target
+    post_init.disconnect(delete_once, sender=Geofence)
+
+
+def test_saving_a_geofence_deleted_meanwhile_says_so_and_does_not_bring_it_back(
+    municipality_a, users_a, web_client_for, deleted_after_lookup, caplog
+):
+    fence = GeofenceFactory(municipality=municipality_a, name="Παλιό όνομα", role="depot")
+    client = web_client_for(users_a[Role.ADMIN])
+    edit = {"name": "Νέο όνομα", "role": "depot", "active": "on", "geometry": _polygon(SQUARE)}
+
+    # The map's script asks for JSON: a 404 with a message it shows.
+    deleted_after_lookup["pk"] = fence.pk
+    with caplog.at_level("INFO", logger="telematics"):
+        response = client.post(f"{PAGE}{fence.pk}/", edit, HTTP_ACCEPT="application/json")
+    assert response.status_code == 404
+    assert "deleted by someone else" in response.json()["errors"]["__all__"][0]
+    assert f"telematics.geofence_update_gone geofence={fence.pk}" in caplog.text
+    assert not Geofence.objects.filter(pk=fence.pk).exists()
+
+    # A plain form post: back to the list, with the message.
+    again = GeofenceFactory(municipality=municipality_a, name="Άλλο", role="depot")
+    deleted_after_lookup["pk"] = again.pk
+    response = client.post(f"{PAGE}{again.pk}/", edit, follow=True)
+    assert response.redirect_chain == [(PAGE, 302)]
+    assert [str(m) for m in response.context["messages"]] == [
+        "This geofence was deleted by someone else meanwhile; your changes were not saved."
+    ]
+    assert not Geofence.objects.filter(pk=again.pk).exists()

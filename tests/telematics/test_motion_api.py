@@ -277,3 +277,31 @@ def test_geofence_patch_checks_the_new_shape(municipality_a, admin_a):
     assert ok.status_code == 200, ok.content
     fence.refresh_from_db()
     assert (fence.name, fence.kind, fence.radius_m) == ("Νέο όνομα", "circle", 80)
+
+
+def test_geofence_patch_of_a_geofence_deleted_meanwhile_is_a_404_and_does_not_bring_it_back(
+    municipality_a, admin_a, caplog
+):
+    from django.db.models.signals import post_init
+
+    fence = GeofenceFactory(municipality=municipality_a, name="Παλιό όνομα")
+    pending = {"pk": fence.pk}
+
+    def delete_once(sender, instance, **kwargs):
+        # Another editor's delete lands right after this request looked the geofence up.
+        if instance.pk is not None and instance.pk == pending["pk"]:
+            pending["pk"] = None
+            Geofence.objects.filter(pk=instance.pk).delete()
+
+    post_init.connect(delete_once, sender=Geofence)
+    try:
+        with caplog.at_level("INFO", logger="kinisi.motion.api"):
+            response = admin_a.patch(
+                f"/api/v1/geofences/{fence.pk}/", {"name": "Νέο όνομα"}, format="json"
+            )
+    finally:
+        post_init.disconnect(delete_once, sender=Geofence)
+    assert response.status_code == 404, response.content
+    assert "deleted by someone else" in response.json()["detail"]
+    assert f"motion.geofence_update_gone geofence={fence.pk}" in caplog.text
+    assert not Geofence.objects.filter(pk=fence.pk).exists()
