@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from telematics.models import Device, Position
@@ -73,28 +73,47 @@ def _shortest_threshold_s() -> float:
     return min([EventConfig.offline_after_s, *configured])
 
 
+def _due_devices(now: datetime) -> list[Device]:
+    """Active devices whose silence has crossed their offline threshold and that have no
+    provisional offline event yet, found by one query: a tracker already marked offline, or
+    parked with the engine off and still within its longer threshold, costs nothing per run, so
+    the check does not grow with the silent fleet.
+
+    The parked case is read from the latest checkpoint's event state (``last_status`` and the
+    ignition of the last sample, ``Sample.to_list`` index 4), the pipeline's own rule. Otherwise
+    the shortest configured threshold is the bound here; ``_offline_event`` applies the
+    device's own under the lock."""
+    shortest = now - timedelta(seconds=_shortest_threshold_s())
+    parked_limit = now - timedelta(seconds=EventConfig.offline_after_parked_s)
+    parked_engine_off = Exists(
+        MotionCheckpoint.objects.filter(
+            device=OuterRef("pk"),
+            time=OuterRef("checkpoint_time"),
+            state__events__last_status__in=[SampleStatus.PARKED, SampleStatus.PARKED_PENDING],
+        ).exclude(state__events__last__4=True)
+    )
+    marked = Exists(
+        MotionEvent.objects.filter(
+            device=OuterRef("pk"), type=EventType.TRACKER_OFFLINE, closed=False
+        )
+    )
+    return list(
+        Device.objects.filter(active=True)
+        .annotate(checkpoint_time=_latest_checkpoint_time())
+        .filter(checkpoint_time__lt=shortest)
+        .alias(parked_engine_off=parked_engine_off, marked=marked)
+        .filter(marked=False)
+        .filter(Q(parked_engine_off=False) | Q(checkpoint_time__lt=parked_limit))
+        .select_related("municipality")
+    )
+
+
 def trackers_offline_detect(*, now: datetime | None = None) -> list[MotionEvent]:
     """Create the "tracker offline" event of every active device silent for longer than its
     threshold, once per outage. Returns the events created."""
     now = now or timezone.now()
-    quiet_since = now - timedelta(seconds=_shortest_threshold_s())
-    candidates = list(
-        Device.objects.filter(active=True)
-        .annotate(checkpoint_time=_latest_checkpoint_time())
-        .filter(checkpoint_time__isnull=False, checkpoint_time__lt=quiet_since)
-        .select_related("municipality")
-    )
-    if not candidates:
-        return []
-    pending = set(
-        MotionEvent.objects.filter(
-            device__in=candidates, type=EventType.TRACKER_OFFLINE, closed=False
-        ).values_list("device_id", flat=True)
-    )
     created = []
-    for device in candidates:
-        if device.pk in pending:
-            continue
+    for device in _due_devices(now):
         try:
             event = _offline_event(device, now)
         except (KeyError, TypeError, ValueError) as exc:

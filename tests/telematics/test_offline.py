@@ -151,3 +151,48 @@ def test_inactive_devices_and_devices_never_processed_are_left_alone(town) -> No
     process_positions(device.pk, b.fixes[0].fix_time.isoformat(), b.fixes[-1].fix_time.isoformat())
     Device.objects.filter(pk=device.pk).update(active=False)
     assert trackers_offline_detect(now=now) == []
+
+
+def test_the_check_costs_the_same_however_many_trackers_are_offline_or_parked(town) -> None:
+    """Trackers already marked offline and trackers parked with the engine off (within their
+    day-long threshold) are left out by the query itself: adding more of them adds no query."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    municipality, _vehicle, _device, _manager = town
+    now = timezone.now()
+    made = 0
+
+    def silent_trackers(count: int) -> None:
+        nonlocal made
+        for _ in range(count):
+            made += 1
+            vehicle, device = tracked_vehicle(municipality, f"86246203100{made:04d}")
+            process_positions(
+                device.pk, *store(device, vehicle, driving_until(now - timedelta(minutes=40)).fixes)
+            )
+            for ignition in (False, None):  # engine off, or no ignition wire at all
+                made += 1
+                vehicle, device = tracked_vehicle(municipality, f"86246203100{made:04d}")
+                b = driving_until(now - timedelta(hours=3))
+                b.set(ignition=ignition).park(900)
+                process_positions(device.pk, *store(device, vehicle, b.fixes))
+        # The ones silent mid-trip are marked offline now; the parked ones are not due.
+        assert len(trackers_offline_detect(now=now)) == count
+
+    def queries_of_a_quiet_run() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert trackers_offline_detect(now=now + timedelta(minutes=1)) == []
+        return len(queries)
+
+    silent_trackers(1)
+    few = queries_of_a_quiet_run()
+    silent_trackers(4)
+    assert len(events("tracker_offline")) == 5
+    assert queries_of_a_quiet_run() == few
+
+    # Still found: the parked ones once their day is over, and a new silent one.
+    silent_trackers(1)
+    later = trackers_offline_detect(now=now + timedelta(hours=22))
+    assert len(later) == 12
+    assert all(e.facts["threshold_s"] == 24 * 3600 for e in later)
