@@ -54,16 +54,49 @@ def _latest_checkpoint_time():
 # trackers offline
 
 
+def offline_after_s(config: EventConfig, *, parked: bool, ignition: bool | None) -> float:
+    """The pipeline's rule (``EventDetector._offline``): a tracker parked with the engine off
+    may stay quiet much longer than one in use. The live map applies the same rule
+    (``OfflineThresholds``), so the map and the events agree."""
+    if parked and ignition is not True:
+        return config.offline_after_parked_s
+    return config.offline_after_s
+
+
 def offline_threshold_s(detector: EventDetector, config: EventConfig) -> float | None:
-    """The pipeline's own rule (``EventDetector._offline``): a tracker parked with the engine
-    off may stay quiet much longer than one in use. ``None``: nothing processed yet."""
+    """``offline_after_s`` for the detector's last sample. ``None``: nothing processed yet."""
     last = detector.last
     if last is None:
         return None
     parked = detector.last_status in (SampleStatus.PARKED, SampleStatus.PARKED_PENDING)
-    if parked and last.ignition is not True:
-        return config.offline_after_parked_s
-    return config.offline_after_s
+    return offline_after_s(config, parked=parked, ignition=last.ignition)
+
+
+class OfflineThresholds:
+    """The offline thresholds of many vehicles from one query: the municipality's motion
+    settings and its vehicle-category rows, with the precedence of ``motion_config_for``
+    (defaults < municipality row < category row)."""
+
+    def __init__(self, municipality_ids) -> None:
+        self._rows: dict[tuple[int, str], float] = {
+            (m, c): v
+            for m, c, v in MotionSettings.objects.filter(
+                municipality_id__in=list(municipality_ids), offline_after_s__isnull=False
+            ).values_list("municipality_id", "category", "offline_after_s")
+        }
+
+    def config(self, municipality_id: int, category: str) -> EventConfig:
+        value = self._rows.get((municipality_id, category or ""))
+        if value is None:
+            value = self._rows.get((municipality_id, ""), EventConfig.offline_after_s)
+        return EventConfig(offline_after_s=value)
+
+    def after_s(
+        self, municipality_id: int, category: str, *, parked: bool, ignition: bool | None
+    ) -> float:
+        return offline_after_s(
+            self.config(municipality_id, category), parked=parked, ignition=ignition
+        )
 
 
 def _shortest_threshold_s() -> float:

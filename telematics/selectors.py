@@ -21,8 +21,6 @@ from telematics.motion_models import MotionEvent, Stop, Trip
 # Longest time range one positions request may ask for: a month of one vehicle at one fix a
 # second is 2.7 million rows, which is where a request stops being a request.
 MAX_POSITIONS_RANGE = timedelta(days=31)
-# A vehicle not heard from for this long is shown as offline on the live map.
-OFFLINE_AFTER = timedelta(minutes=10)
 
 
 def device_list(*, user) -> QuerySet[Device]:
@@ -75,9 +73,10 @@ class LiveVehicle:
 def live_vehicles(*, user, now: datetime | None = None) -> list[LiveVehicle]:
     """Every vehicle of the user's municipality with where it is now (if known)."""
     from fleet.models import Vehicle
+    from telematics.motion_watch import OfflineThresholds
 
     now = now or timezone.now()
-    vehicles = scope_queryset(Vehicle.objects.all(), user).order_by("pk")
+    vehicles = list(scope_queryset(Vehicle.objects.all(), user).order_by("pk"))
     states = {
         s.vehicle_id: s
         for s in scope_queryset(VehicleLiveState.objects.all(), user).only(
@@ -92,12 +91,20 @@ def live_vehicles(*, user, now: datetime | None = None) -> list[LiveVehicle]:
             "last_seen",
         )
     }
+    # Offline after the same threshold as the "tracker offline" event (the motion settings,
+    # longer when parked with the engine off), so the map and the events agree.
+    thresholds = OfflineThresholds({v.municipality_id for v in vehicles})
     result = []
     for vehicle in vehicles:
         state = states.get(vehicle.pk)
         if state is None:
             status = "no_data"
-        elif state.last_seen < now - OFFLINE_AFTER:
+        elif (now - state.last_seen).total_seconds() > thresholds.after_s(
+            vehicle.municipality_id,
+            vehicle.category,
+            parked=not state.moving,
+            ignition=state.ignition,
+        ):
             status = "offline"
         else:
             status = "moving" if state.moving else "stopped"

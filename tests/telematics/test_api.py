@@ -191,11 +191,15 @@ def test_positions_as_gpx_track(track, users_a, api_client_for):
 
 def test_live_state_lists_every_vehicle_with_its_status(municipality_a, users_a, api_client_for):
     now = timezone.now()
-    moving, parked, silent, never = (VehicleFactory(municipality=municipality_a) for _ in range(4))
-    for vehicle, is_moving, seen in (
-        (moving, True, now),
-        (parked, False, now - timedelta(minutes=1)),
-        (silent, False, now - timedelta(hours=3)),
+    moving, parked, silent, asleep, never = (
+        VehicleFactory(municipality=municipality_a) for _ in range(5)
+    )
+    for vehicle, is_moving, ignition, seen in (
+        (moving, True, True, now),
+        (parked, False, False, now - timedelta(minutes=1)),
+        (silent, False, True, now - timedelta(hours=3)),
+        # Parked with the engine off, a tracker may sleep for a day (as for the offline event).
+        (asleep, False, False, now - timedelta(hours=3)),
     ):
         VehicleLiveState.objects.create(
             vehicle=vehicle,
@@ -205,6 +209,7 @@ def test_live_state_lists_every_vehicle_with_its_status(municipality_a, users_a,
             longitude=24.0,
             speed_kmh=30.0 if is_moving else 0.0,
             moving=is_moving,
+            ignition=ignition,
             last_seen=seen,
             updated_at=seen,
         )
@@ -214,6 +219,7 @@ def test_live_state_lists_every_vehicle_with_its_status(municipality_a, users_a,
         moving.pk: "moving",
         parked.pk: "stopped",
         silent.pk: "offline",
+        asleep.pk: "stopped",
         never.pk: "no_data",
     }
 

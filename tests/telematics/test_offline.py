@@ -196,3 +196,57 @@ def test_the_check_costs_the_same_however_many_trackers_are_offline_or_parked(to
     later = trackers_offline_detect(now=now + timedelta(hours=22))
     assert len(later) == 12
     assert all(e.facts["threshold_s"] == 24 * 3600 for e in later)
+
+
+def test_the_live_map_shows_offline_exactly_when_the_offline_event_exists(town) -> None:
+    """One threshold for both: the motion settings of the municipality (600 s) and of a vehicle
+    category (1200 s), and the day-long one when parked with the engine off."""
+    from telematics.models import VehicleLiveState
+    from telematics.selectors import live_vehicles
+
+    municipality, truck, truck_device, manager = town  # a refuse truck: the municipality's 600 s
+    MotionSettings.objects.create(municipality=municipality, offline_after_s=600)
+    MotionSettings.objects.create(
+        municipality=municipality, category="sweeper", offline_after_s=1200
+    )
+    sweeper, sweeper_device = tracked_vehicle(municipality, "862462030000002", category="sweeper")
+    parked, parked_device = tracked_vehicle(municipality, "862462030000003")
+    start = timezone.now() - timedelta(days=2)
+    last_fix = {}
+    for vehicle, device in ((truck, truck_device), (sweeper, sweeper_device)):
+        b = driving_until(start)  # silent mid-trip, engine on
+        process_positions(device.pk, *store(device, vehicle, b.fixes))
+        last_fix[vehicle.pk] = (b.fixes[-1], True)
+    b = driving_until(start - timedelta(minutes=15))
+    b.set(ignition=False).park(900)
+    process_positions(parked_device.pk, *store(parked_device, parked, b.fixes))
+    last_fix[parked.pk] = (b.fixes[-1], False)
+    for vehicle_id, (fix, moving) in last_fix.items():
+        # What the gateway writes with the last fix.
+        VehicleLiveState.objects.create(
+            vehicle_id=vehicle_id,
+            municipality=municipality,
+            fix_time=fix.fix_time,
+            latitude=fix.latitude,
+            longitude=fix.longitude,
+            speed_kmh=fix.speed_kmh,
+            ignition=fix.ignition,
+            moving=moving,
+            last_seen=fix.fix_time,
+            updated_at=fix.fix_time,
+        )
+
+    seen = []
+    for minutes in (5, 9, 11, 15, 19, 21, 60, 23 * 60, 24 * 60 + 5):
+        now = last_fix[truck.pk][0].fix_time + timedelta(minutes=minutes)
+        trackers_offline_detect(now=now)
+        with_event = set(
+            MotionEvent.objects.filter(type="tracker_offline").values_list("vehicle_id", flat=True)
+        )
+        on_map = {
+            v.vehicle_id for v in live_vehicles(user=manager, now=now) if v.status == "offline"
+        }
+        assert on_map == with_event, minutes
+        seen.append(len(on_map))
+    # Each threshold was crossed in the walk: 600 s, then 1200 s, then a day parked.
+    assert seen == [0, 0, 1, 1, 1, 2, 2, 2, 3]
