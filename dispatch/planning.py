@@ -14,6 +14,7 @@ from datetime import datetime
 
 import numpy as np
 import shapely
+from django.db import transaction
 from django.utils import timezone
 
 from dispatch import selectors
@@ -309,13 +310,33 @@ def routes_geometry(municipality, routes: list[dict], vehicle_ids: list[int]) ->
 
 def plan_geometry(plan: Plan) -> list[dict]:
     """The stored shapes of ``plan``'s routes, or (for a plan made before they were stored) the
-    shapes worked out now."""
+    shapes worked out now and stored with the plan, so the next view does not route again."""
     result = plan.result or {}
     routes = result.get("routes", [])
     stored = result.get("geometry")
     if isinstance(stored, list) and len(stored) == len(routes):
         return stored
-    return routes_geometry(plan.municipality, routes, plan.params.get("vehicles", []))
+    geometry = routes_geometry(plan.municipality, routes, plan.params.get("vehicles", []))
+    _plan_geometry_store(plan, routes, geometry)
+    return geometry
+
+
+def _plan_geometry_store(plan: Plan, routes: list[dict], geometry: list[dict]) -> None:
+    """Store ``geometry`` in the plan's result, unless its routes changed while it was worked
+    out (an adjustment stores its own shapes then); only the ``geometry`` key is written."""
+    with transaction.atomic():
+        current = (
+            Plan.objects.select_for_update()
+            .filter(pk=plan.pk)
+            .values_list("result", flat=True)
+            .first()
+        )
+        if not isinstance(current, dict) or current.get("routes") != routes:
+            log.info("dispatch.plan_geometry_not_stored plan=%s reason=changed", plan.pk)
+            return
+        Plan.objects.filter(pk=plan.pk).update(result={**current, "geometry": geometry})
+    plan.result = {**(plan.result or {}), "geometry": geometry}
+    log.info("dispatch.plan_geometry_stored plan=%s routes=%d", plan.pk, len(routes))
 
 
 def compute(plan: Plan) -> dict:

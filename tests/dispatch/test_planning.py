@@ -364,3 +364,55 @@ def test_plan_page_carries_the_shapes_and_not_the_matrices(
     )
     config = _map_config(client.get(reverse("dispatch:plan_detail", args=[plan.pk])))
     assert config["geometry"] == plan.result["geometry"]
+
+
+def test_shapes_worked_out_for_an_older_plan_are_stored_and_not_routed_again(
+    municipality_a, users_a, web_client_for, day_setup, request_plan, routed, monkeypatch
+):
+    from django.urls import reverse
+
+    vehicles, jobs, day = day_setup
+    plan = request_plan(municipality_a, users_a, vehicles, jobs, day)
+    plan.refresh_from_db()
+    drawn = plan.result["geometry"]
+    legs = sum(len(r["stops"]) - 1 for r in plan.result["routes"])
+    # A plan stored before the shapes were.
+    Plan.objects.filter(pk=plan.pk).update(
+        result={k: v for k, v in plan.result.items() if k != "geometry"}
+    )
+    calls = []
+    real_route = routed.route
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return real_route(*args, **kwargs)
+
+    monkeypatch.setattr(routed, "route", counted)
+    client = web_client_for(users_a[Role.DISPATCHER])
+    url = reverse("dispatch:plan_detail", args=[plan.pk])
+
+    assert _map_config(client.get(url))["geometry"] == drawn
+    assert len(calls) == legs > 0
+    plan.refresh_from_db()
+    assert plan.result["geometry"] == drawn
+    # The second view draws the stored shapes: no routing.
+    assert _map_config(client.get(url))["geometry"] == drawn
+    assert len(calls) == legs
+
+
+def test_shapes_are_not_stored_over_routes_changed_meanwhile(municipality_a, day_setup):
+    vehicles, _jobs, day = day_setup
+    stops = [
+        {"kind": "start", "lat": DEPOT[0], "lon": DEPOT[1]},
+        {"kind": "end", "lat": EAST[0], "lon": EAST[1]},
+    ]
+    old = {"routes": [{"vehicle": vehicles[0].pk, "stops": stops}]}
+    plan = Plan.objects.create(
+        municipality=municipality_a, day=day, params={"vehicles": [vehicles[0].pk]}, result=old
+    )
+    # Adjusted by someone else after this view read it: the new routes keep their own shapes.
+    new = {"routes": [{"vehicle": vehicles[0].pk, "stops": stops[::-1]}]}
+    Plan.objects.filter(pk=plan.pk).update(result=new)
+    assert len(planning.plan_geometry(plan)) == 1
+    plan.refresh_from_db()
+    assert plan.result == new
