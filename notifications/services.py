@@ -102,13 +102,48 @@ def notify_device_events(*, device_id: int, now: datetime | None = None) -> Noti
 
 
 def _notify(device, rules, events, result: NotifyResult, outbox) -> None:
+    """Each event for each rule that wants it, once: a dispatch row, then either counted into
+    the storm it belongs to or delivered to the rule's recipients."""
     keys = {e.pk: event_key(device.pk, e.type, e.time, e.facts) for e in events}
-    done = set(
-        NotificationDispatch.objects.filter(
-            rule__in=rules, event_key__in=set(keys.values())
-        ).values_list("rule_id", "event_key")
-    )
+    done = _dispatched(rules, set(keys.values()))
     _relink(events, keys)
+    delivered = _delivered_around(device, rules, events)
+    departments = {r.pk: {d.pk for d in r.departments.all()} for r in rules}
+    recipients: dict[int, list[Any]] = {}
+    for event in events:
+        key = keys[event.pk]
+        for rule in rules:
+            if (rule.pk, key) in done or not _rule_wants_event(rule, departments[rule.pk], event):
+                continue
+            done.add((rule.pk, key))
+            storm_key = (rule.pk, event.vehicle_id, event.type)
+            storm = storm_of(delivered[storm_key], event.time, storm_window(rule.suppress_minutes))
+            dispatch = _dispatch_record(device, rule, event, key, storm)
+            if storm is not None:
+                _storm_count(storm)
+                result.suppressed += 1
+                continue
+            delivered[storm_key].append((event.time, dispatch))
+            result.delivered += 1
+            if rule.pk not in recipients:
+                recipients[rule.pk] = rule_recipients(rule)
+            _deliver(rule, dispatch, event, key, recipients[rule.pk], result, outbox)
+
+
+def _dispatched(rules, keys: set[str]) -> set[tuple[int, str]]:
+    """(rule, event key) pairs dealt with already, by an earlier run or a rebuild's old rows."""
+    return set(
+        NotificationDispatch.objects.filter(rule__in=rules, event_key__in=keys).values_list(
+            "rule_id", "event_key"
+        )
+    )
+
+
+def _delivered_around(
+    device, rules, events
+) -> dict[tuple, list[tuple[datetime, NotificationDispatch]]]:
+    """The device's delivered (not suppressed) dispatches within the widest storm window of
+    the events, by (rule, vehicle, event type): the storms new events may belong to."""
     window = max(storm_window(r.suppress_minutes) for r in rules)
     delivered: dict[tuple, list[tuple[datetime, NotificationDispatch]]] = defaultdict(list)
     for d in NotificationDispatch.objects.filter(
@@ -119,47 +154,40 @@ def _notify(device, rules, events, result: NotifyResult, outbox) -> None:
         event_time__lte=events[-1].time + window,
     ):
         delivered[(d.rule_id, d.vehicle_id, d.event_type)].append((d.event_time, d))
-    departments = {r.pk: {d.pk for d in r.departments.all()} for r in rules}
-    recipients: dict[int, list[Any]] = {}
-    for event in events:
-        key = keys[event.pk]
-        for rule in rules:
-            if (rule.pk, key) in done or not rule_wants(
-                event_types=rule.event_types,
-                department_ids=departments[rule.pk],
-                event_type=event.type,
-                vehicle_department_id=event.vehicle.department_id if event.vehicle else None,
-            ):
-                continue
-            done.add((rule.pk, key))
-            storm_key = (rule.pk, event.vehicle_id, event.type)
-            window = storm_window(rule.suppress_minutes)
-            storm = storm_of(delivered[storm_key], event.time, window)
-            dispatch = NotificationDispatch.objects.create(
-                municipality_id=device.municipality_id,
-                rule=rule,
-                event_key=key,
-                device=device,
-                vehicle_id=event.vehicle_id,
-                event_type=event.type,
-                event_time=event.time,
-                suppressed=storm is not None,
-                delivered=storm,
-            )
-            if storm is not None:
-                NotificationDispatch.objects.filter(pk=storm.pk).update(
-                    suppressed_count=F("suppressed_count") + 1
-                )
-                Notification.objects.filter(dispatch=storm).update(
-                    suppressed_count=F("suppressed_count") + 1
-                )
-                result.suppressed += 1
-                continue
-            delivered[storm_key].append((event.time, dispatch))
-            result.delivered += 1
-            if rule.pk not in recipients:
-                recipients[rule.pk] = rule_recipients(rule)
-            _deliver(rule, dispatch, event, key, recipients[rule.pk], result, outbox)
+    return delivered
+
+
+def _rule_wants_event(rule, department_ids: set[int], event) -> bool:
+    return rule_wants(
+        event_types=rule.event_types,
+        department_ids=department_ids,
+        event_type=event.type,
+        vehicle_department_id=event.vehicle.department_id if event.vehicle else None,
+    )
+
+
+def _dispatch_record(device, rule, event, key: str, storm) -> NotificationDispatch:
+    """The row that says ``rule`` dealt with ``event``: suppressed when it falls into the
+    storm of an earlier delivered ``storm``."""
+    return NotificationDispatch.objects.create(
+        municipality_id=device.municipality_id,
+        rule=rule,
+        event_key=key,
+        device=device,
+        vehicle_id=event.vehicle_id,
+        event_type=event.type,
+        event_time=event.time,
+        suppressed=storm is not None,
+        delivered=storm,
+    )
+
+
+def _storm_count(storm: NotificationDispatch) -> None:
+    """One more event suppressed into ``storm``: on its dispatch and on its notifications."""
+    NotificationDispatch.objects.filter(pk=storm.pk).update(
+        suppressed_count=F("suppressed_count") + 1
+    )
+    Notification.objects.filter(dispatch=storm).update(suppressed_count=F("suppressed_count") + 1)
 
 
 def _deliver(rule, dispatch, event, key, users, result: NotifyResult, outbox) -> None:
