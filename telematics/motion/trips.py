@@ -19,7 +19,8 @@ cannot make a trip:
   between the last fix at rest and the next one, makes it long enough. (Speed matters: a refuse
   truck that halts, drives 40 m, halts and turns back past where it first halted has not
   stopped for three minutes.) Fixes that report low speeds but lie farther apart than creeping
-  covers in the time between them (beyond ``fix_noise_m``) are a *hop*, driving unseen: once
+  covers in the time between them (beyond ``fix_noise_m``; when one of them reports the vehicle
+  rolling, speeding up and braking evenly, as for dating) are a *hop*, driving unseen: once
   the next fix confirms the vehicle stayed where it hopped to, the halt (or the stop) ends
   there, and a new halt begins; a hop of a few metres followed by a long rest is folded back
   into the stop like any excursion too short to be a trip.
@@ -586,7 +587,22 @@ class TripDetector:
         if dt <= 0.0:
             return False
         d = haversine_m(before.lat, before.lon, s.lat, s.lon) - config.fix_noise_m
-        return d > 0.0 and d / dt * 3.6 >= config.creep_speed_kmh
+        if d <= 0.0:
+            return False
+        average = d / dt * 3.6
+        v0, v1 = before.speed, s.speed
+        if (
+            dt <= config.dating_interval_s
+            and v0 is not None
+            and v1 is not None
+            and max(v0, v1) >= config.move_speed_kmh
+        ):
+            # The Doppler speed says the vehicle was rolling at one end of the move: speeding up
+            # and braking evenly between the two speeds (as arrivals and departures are dated),
+            # it covers d = (v0 + vp) t0 / 2 + (vp + v1) t1 / 2 with t0 + t1 = dt, so its top
+            # speed vp was at least 2 d / dt - max(v0, v1), more than the average.
+            average = max(average, 2.0 * average - max(v0, v1))
+        return average >= config.creep_speed_kmh
 
     def _begin_halt(self, s: Sample) -> None:
         """The vehicle is at rest at ``s`` after driving: a halt (maybe a stop) begins."""

@@ -209,3 +209,37 @@ def test_short_drive_whose_end_falls_in_a_dropout_is_no_trip() -> None:
     trips, stops = run(b.fixes)
     assert trips == []
     assert len(stops) == 1
+
+
+def test_hop_from_a_rolling_start_is_judged_by_its_top_speed_not_its_average() -> None:
+    # A refuse truck at rest at 1000 m from 400 s to 500 s; at 510 s still there but rolling at
+    # 6 km/h; at 520 s at rest 30 m further on, and there until 610 s. 30 m less 5 m of noise
+    # in 10 s is 9 km/h on average, slower than creeping (10 km/h); but from 6 km/h to rest,
+    # speeding up and braking evenly, the truck covers d = (6 + vp) t0 / 2 + vp t1 / 2 with
+    # t0 + t1 = 10 s, so its top speed vp was at least 2 x 9 - 6 = 12 km/h: it drove on. The
+    # halts are two, of 110 s and 90 s, and neither is a stop (as one halt inside 50 m it
+    # would have lasted 210 s).
+    b = drive_in(FixBuilder()).park(110)
+    b.emit(1000, 0, 6.0)
+    b.t += timedelta(seconds=10)
+    b.x = 1030
+    b.park(100).drive(1000, 0, 36).park(300)
+    trips, stops = run(b.fixes)
+    assert len(trips) == 1
+    assert len(stops) == 2
+
+
+def test_creeping_at_a_steady_pace_is_no_hop() -> None:
+    # The same 30 m, but rolling at 9 km/h at both ends: at a steady 9 km/h (25 m in 10 s
+    # beyond the noise) it never went faster than creeping, so the halt from 400 s to 610 s is
+    # one, and long enough to be a stop.
+    b = drive_in(FixBuilder()).park(110)
+    b.emit(1000, 0, 9.0)
+    b.t += timedelta(seconds=10)
+    b.x = 1030
+    b.emit(1030, 0, 9.0)
+    b.t += timedelta(seconds=10)
+    b.park(100).drive(1000, 0, 36).park(300)
+    trips, stops = run(b.fixes)
+    assert len(trips) == 2
+    assert len(stops) == 3
