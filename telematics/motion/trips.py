@@ -616,13 +616,18 @@ class TripDetector:
     def _halt_start(self) -> Sample:
         """Where a halt's duration counts from: the estimated arrival, unless the fixes around
         it are far apart in time (a dropout, a lost record), when the vehicle may have halted
-        and gone on unseen in between: then only the first fix at rest is certain."""
+        and gone on unseen in between: then only the first fix at rest is certain. If that fix
+        has the key out, the silence is the tracker sleeping with the engine off (parked
+        trackers report every few minutes), not a drive it missed: the arrival stands."""
         arrival = self.arrival
         first = self.run[0]
         trip = self.trip
         if arrival is None or trip is None:
             return first
-        if first.t - trip.last.t > self.config.dating_interval_s:
+        config = self.config
+        if first.t - trip.last.t > config.dating_interval_s and not (
+            config.use_ignition and first.ignition is False
+        ):
             return first
         return arrival
 

@@ -243,3 +243,34 @@ def test_creeping_at_a_steady_pace_is_no_hop() -> None:
     trips, stops = run(b.fixes)
     assert len(trips) == 2
     assert len(stops) == 3
+
+
+def _silent_halt(ignition: bool | None) -> list[MotionFix]:
+    """Driving at 36 km/h (10 m/s), last fix at 1000 m at 390 s; silence until 700 s, when the
+    vehicle is at rest 20 m on (key out if it has ignition wiring) and stays until 790 s;
+    then it drives away (key in)."""
+    b = drive_in(FixBuilder().set(ignition=None if ignition is None else True))
+    b.silence(300)
+    b.x = 1020
+    b.set(ignition=None if ignition is None else False).park(100)
+    b.set(ignition=None if ignition is None else True)
+    return b.drive(1000, 0, 36).park(300).fixes
+
+
+def test_halt_after_a_silence_with_the_key_out_counts_from_the_dated_arrival() -> None:
+    # Braking evenly from 10 m/s over the 20 m took 2 x 20 / 10 = 4 s: it came to rest at
+    # 394 s. The key is out at the first fix after the silence: the tracker was asleep with the
+    # engine off, so the halt lasted from 394 s to about 800 s, a stop, although its fixes at
+    # rest span only 90 s.
+    trips, stops = run(_silent_halt(ignition=True))
+    assert len(trips) == 2
+    assert abs((trips[0].end_time - at(394)).total_seconds()) < 0.1
+    assert stops[1].start_time == trips[0].end_time
+
+
+def test_halt_after_a_silence_without_ignition_counts_from_its_first_fix() -> None:
+    # The same track from a phone: nothing says why it fell silent (it may have halted
+    # elsewhere and driven on unseen), so only the fixes at rest count: 700 s to about 800 s,
+    # too short for a stop.
+    trips, _stops = run(_silent_halt(ignition=None))
+    assert len(trips) == 1
