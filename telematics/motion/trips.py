@@ -98,11 +98,6 @@ class TripConfig:
     # could not be reached or shed within the distance between two fixes cannot date a
     # departure or an arrival between them.
     max_accel_mps2: float = 3.0
-    # Gentler than this no vehicle comes to a halt or pulls away (rolling to a halt in gear, a
-    # loaded truck pulling off): between a moving fix and a resting one farther apart than that
-    # would cover, the vehicle went on at about the reported speed and braked (or sped up) only
-    # for the last (first) stretch.
-    min_accel_mps2: float = 0.5
     # GPS noise in the distance between two consecutive fixes of a halted vehicle. Fixes that
     # report creeping speeds yet lie farther apart than creeping covers, beyond this, show the
     # vehicle drove between them (a hop to the next junction, back and forth at a bin).
@@ -686,12 +681,11 @@ class TripDetector:
         """The moment the vehicle left ``before`` (``at_start``) or came to rest at ``after``: a
         made-up sample at the resting place, timed from the distance ``d`` between the two fixes
         and the moving fix's ``speed`` ``v``. The vehicle is taken to speed up from rest (or
-        brake to rest) evenly, which covers ``d`` in ``2 d / v``, unless that would be gentler
-        than ``min_accel_mps2`` (a fix far from the resting place, after a dropout): then it
-        drove at about ``v`` and sped up (braked) at that rate only for the first (last)
-        ``v / a`` seconds, which covers ``d`` in ``d / v + v / (2 a)``. Without a usable speed
-        (none, or one no vehicle reaches or sheds within ``d``): the resting fix itself when the
-        fixes are close in time, else ``gap_resume_speed_kmh`` all the way.
+        brake to rest) evenly, which covers ``d`` in ``2 d / v``; that also holds up after a
+        dropout, where the straight line is shorter than the road but the average speed from
+        rest lower than the speed reported at the far end. Without a usable speed (none, or one
+        no vehicle reaches or sheds within ``d``): the resting fix itself when the fixes are
+        close in time, else ``gap_resume_speed_kmh`` all the way.
         """
         config = self.config
         dt = after.t - before.t
@@ -700,13 +694,7 @@ class TripDetector:
         d = haversine_m(before.lat, before.lon, after.lat, after.lon)
         if self._kinematic(d, speed):
             assert speed is not None
-            v = speed / 3.6
-            if v * v / (2.0 * d) >= config.min_accel_mps2:
-                travel = 2.0 * d / v
-            else:
-                # Braking (or speeding up) evenly over all of ``d`` would be gentler than any
-                # vehicle does: it drove on at about ``v`` and braked (sped up) only at the end.
-                travel = d / v + v / (2.0 * config.min_accel_mps2)
+            travel = 2.0 * d / (speed / 3.6)
         elif dt <= config.dating_interval_s:
             return before if at_start else after
         else:

@@ -177,40 +177,6 @@ def test_parked_with_the_key_out_the_receiver_relocating_after_a_silence_is_no_t
     assert trips == []
 
 
-def test_arrival_after_a_dropout_is_dated_by_driving_on_then_braking() -> None:
-    # Last moving fix at 390 s at 1000 m, 36 km/h (10 m/s); no fix until 440 s, at rest 200 m
-    # further on. Braking evenly over all 200 m would be 10² / (2 x 200) = 0.25 m/s², gentler
-    # than the 0.5 m/s² any vehicle brakes at to halt: it drove on at 10 m/s and braked at the
-    # end, at most at 0.5 m/s², which takes 10 / 0.5 = 20 s and 100 m; the other 100 m took
-    # 10 s. So it came to rest by 390 + 30 = 420 s (braking evenly: 390 + 2 x 200 / 10 = 430 s).
-    b = drive_in(FixBuilder()).silence(40)
-    b.x = 1200
-    b.park(300).drive(1000, 0, 36).park(300)
-    trips, stops = run(b.fixes)
-    assert len(trips) == 2
-    assert abs((trips[0].end_time - at(420)).total_seconds()) < 0.1
-    assert stops[1].start_time == trips[0].end_time
-
-
-def test_short_drive_whose_end_falls_in_a_dropout_is_no_trip() -> None:
-    # Parked at 0 m until 290 s; 300 s: 20 m on at 20 km/h (5.56 m/s), so it left at
-    # 300 - 2 x 20 / 5.56 = 292.8 s; 310 s: 130 m at 40 km/h (11.1 m/s); then nothing until
-    # 380 s, at rest at 430 m. Driving on at 11.1 m/s and braking at 0.5 m/s² for the last
-    # 11.1 / 0.5 = 22.2 s (123 m) it came to rest at 310 + 177 / 11.1 + 22.2 = 348.1 s: a drive
-    # of 55.3 s, shorter than the 60 s of a trip, so the 430 m move belongs to the stop.
-    # (Braking evenly over the 300 m it would have arrived at 310 + 54 = 364 s, 71 s of drive.)
-    b = FixBuilder().park(300)
-    b.emit(20, 0, 20.0)
-    b.t += timedelta(seconds=10)
-    b.emit(130, 0, 40.0)
-    b.t += timedelta(seconds=70)
-    b.x = 430
-    b.park(600)
-    trips, stops = run(b.fixes)
-    assert trips == []
-    assert len(stops) == 1
-
-
 def test_hop_from_a_rolling_start_is_judged_by_its_top_speed_not_its_average() -> None:
     # A refuse truck at rest at 1000 m from 400 s to 500 s; at 510 s still there but rolling at
     # 6 km/h; at 520 s at rest 30 m further on, and there until 610 s. 30 m less 5 m of noise
