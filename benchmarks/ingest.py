@@ -49,7 +49,9 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -350,6 +352,141 @@ def generator_process(args, connection, start_event, start_value) -> None:
     connection.close()
 
 
+# --- the bare baseline ------------------------------------------------------------------------
+# What the issue compares the gateway with: one asyncio loop that reads the same frames, batches
+# their rows and COPYs them, acknowledging after the commit, with no filtering, live state,
+# deduplication, registry of assignments, hand-off or flow control. Same load generator, same
+# database, same machine, same run: the gap between the two is the price of the real work.
+
+_BARE_RECORD = struct.Struct(">QBiihHBH")
+
+
+class BareConnection(asyncio.Protocol):
+    def __init__(self, server: BareServer) -> None:
+        self.server = server
+        self.device_id = None
+        self.vehicle_id = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        server = self.server
+        if data[:4] == b"GET ":
+            query = data[6 : data.index(b" ", 6)].decode()
+            values = dict(pair.split("=", 1) for pair in query.split("&"))
+            device_id = server.devices[values["id"]]
+            fix = datetime.fromtimestamp(int(values["timestamp"]), UTC)
+            latitude, longitude = float(values["lat"]), float(values["lon"])
+            speed = float(values["speed"]) * 1.852
+            vehicle_id = server.vehicle_of[device_id]
+            now = datetime.now(UTC)
+            rows = [
+                (device_id, vehicle_id, server.municipality, fix, now, latitude, longitude, speed,
+                 True, "", "{}")
+            ]  # fmt: skip
+            server.submit(self, rows, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            return
+        if self.device_id is None:
+            self.device_id = server.devices[data[2:].decode()]
+            self.vehicle_id = server.vehicle_of[self.device_id]
+            self.transport.write(b"\x01")
+            return
+        count = data[9]
+        now = datetime.now(UTC)
+        rows = []
+        position = 10
+        for _ in range(count):
+            ms, _priority, lon, lat, _altitude, _course, _satellites, speed = (
+                _BARE_RECORD.unpack_from(data, position)
+            )
+            position += _RECORD.size  # this generator's records are all alike
+            rows.append(
+                (self.device_id, self.vehicle_id, server.municipality,
+                 datetime.fromtimestamp(ms / 1000, UTC), now, lat / 1e7, lon / 1e7, float(speed),
+                 True, "", "{}")
+            )  # fmt: skip
+        server.submit(self, rows, count.to_bytes(4, "big"))
+
+
+class BareServer:
+    COLUMNS = (
+        "device_id, vehicle_id, municipality_id, fix_time, server_time, latitude, longitude, "
+        "speed_kmh, valid, driver_tag, attributes"
+    )
+
+    def __init__(self, db_target: str) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(db_target, autocommit=True, application_name="bare")
+        rows = self.conn.execute("SELECT unique_id, id, municipality_id FROM telematics_device")
+        self.devices = {}
+        for unique_id, device_id, municipality in rows:
+            self.devices[unique_id] = device_id
+            self.municipality = municipality
+        # The benchmark gives vehicle i to device i in creation order; the bare server does not
+        # look assignments up, it maps device ids to vehicle ids by that order.
+        vehicles = [v for (v,) in self.conn.execute("SELECT id FROM fleet_vehicle ORDER BY id")]
+        order = sorted(self.devices.values())
+        self.vehicle_of = dict(zip(order, vehicles, strict=False))
+        self.queue: list = []
+        self.wake = threading.Event()
+
+    def submit(self, connection, rows, reply) -> None:
+        self.queue.append((connection, rows, reply))
+        self.wake.set()
+
+    def write_loop(self, loop) -> None:
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            jobs, self.queue = self.queue, []
+            if not jobs:
+                continue
+            with (
+                self.conn.transaction(),
+                self.conn.cursor().copy(
+                    f"COPY telematics_position ({self.COLUMNS}) FROM STDIN"
+                ) as copy,
+            ):
+                for _connection, rows, _reply in jobs:
+                    for row in rows:
+                        copy.write_row(row)
+            loop.call_soon_threadsafe(self.acknowledge, jobs)
+
+    @staticmethod
+    def acknowledge(jobs) -> None:
+        for connection, _rows, reply in jobs:
+            connection.transport.write(reply)
+
+
+def bare_server_process(db_target: str, ports_queue) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        server = BareServer(db_target)
+        threading.Thread(target=server.write_loop, args=(loop,), daemon=True).start()
+        tcp = await loop.create_server(lambda: BareConnection(server), "127.0.0.1", 0, backlog=4096)
+        http = await loop.create_server(
+            lambda: BareConnection(server), "127.0.0.1", 0, backlog=4096
+        )
+        ports_queue.put(
+            {
+                "teltonika": tcp.sockets[0].getsockname()[1],
+                "osmand": http.sockets[0].getsockname()[1],
+            }
+        )
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
 # --- database set-up ------------------------------------------------------------------------------
 
 
@@ -509,14 +646,14 @@ def thread_cpu(pid: int) -> dict[int, float]:
     return result
 
 
-def database_backend_pids(db: str, url: str) -> list[int]:
+def database_backend_pids(db: str, url: str, application: str = "gateway") -> list[int]:
     if db != "postgres":
         return []
     import psycopg
 
     with psycopg.connect(url) as conn:
         rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'gateway'"
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (application,)
         ).fetchall()
     return [r[0] for r in rows]
 
@@ -531,7 +668,10 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def run_shape(opts, env, db_target, per_message: int, base_time: float, workdir: Path) -> dict:
+def run_shape(
+    opts, env, db_target, per_message: int, base_time: float, workdir: Path, bare: bool = False
+) -> dict:
+    """One measured window against the gateway (or, ``bare``, against the bare baseline)."""
     port_file = workdir / f"ports-{per_message}.json"
     log_path = workdir / f"gateway-{per_message}.log"
     profile = [] if not opts.profile else ["-m", "cProfile", "-o", f"{opts.profile}-{per_message}"]
@@ -555,17 +695,26 @@ def run_shape(opts, env, db_target, per_message: int, base_time: float, workdir:
     ]
     if opts.no_handoff:
         command.append("--no-handoff")
-    with open(log_path, "w") as log_file:
-        gateway = subprocess.Popen(
-            command, env=env, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT
-        )
+    if bare:
+        ports_queue = mp.Queue()
+        gateway = mp.Process(target=bare_server_process, args=(db_target, ports_queue))
+        gateway.start()
+        log_path.write_text("")
+    else:
+        with open(log_path, "w") as log_file:
+            gateway = subprocess.Popen(
+                command, env=env, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT
+            )
     try:
-        deadline = time.monotonic() + 60
-        while not port_file.exists():
-            if gateway.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"gateway did not start; see {log_path}")
-            time.sleep(0.1)
-        ports = json.loads(port_file.read_text())
+        if bare:
+            ports = ports_queue.get(timeout=60)
+        else:
+            deadline = time.monotonic() + 60
+            while not port_file.exists():
+                if gateway.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"gateway did not start; see {log_path}")
+                time.sleep(0.1)
+            ports = json.loads(port_file.read_text())
         before_rows = count_rows(opts.db, db_target)
         before_id = max_id(opts.db, db_target)
 
@@ -601,7 +750,7 @@ def run_shape(opts, env, db_target, per_message: int, base_time: float, workdir:
         start_event.set()
         while time.time() < start_at:
             time.sleep(0.02)
-        backends = database_backend_pids(opts.db, db_target)
+        backends = database_backend_pids(opts.db, db_target, "bare" if bare else "gateway")
         cpu_before = process_cpu(gateway.pid)
         threads_before = thread_cpu(gateway.pid)
         db_before = sum(process_cpu(pid) for pid in backends)
@@ -621,11 +770,15 @@ def run_shape(opts, env, db_target, per_message: int, base_time: float, workdir:
         for process in processes:
             process.join()
     finally:
-        gateway.send_signal(signal.SIGTERM)
-        try:
-            gateway.wait(30)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
+        if bare:
+            gateway.kill()  # every acknowledged row is committed; nothing else to wait for
+            gateway.join()
+        else:
+            gateway.send_signal(signal.SIGTERM)
+            try:
+                gateway.wait(30)
+            except subprocess.TimeoutExpired:
+                gateway.kill()
     sent = {"teltonika": 0, "osmand": 0}
     latency: dict[str, list[float]] = {"teltonika": [], "osmand": []}
     for result in results:
@@ -693,7 +846,7 @@ def report(opts, result: dict) -> None:
     print(
         f"  plain {kind} of the same {result['plain_rows']} rows: "
         f"{result['plain_rate']:,.0f} rows/s -> gateway/plain = "
-        f"{result['rate'] / result['plain_rate']:.2f}"
+        f"{result['rate'] / result['plain_rate'] if result['plain_rate'] else float('nan'):.2f}"
     )
     per = 1e6 / max(1, result["total_sent"])
     database = (
@@ -708,6 +861,20 @@ def report(opts, result: dict) -> None:
     loop = result["loop_cpu"] * per
     print(f"    of which event loop thread {loop:.0f}, other threads: {threads}")
     print(f"  gateway: {result['gateway_stats'].split(' INFO telematics.gateway ')[-1]}")
+
+
+def report_bare(result: dict, bare: dict) -> None:
+    """The bare baseline of the same shape, and how close the gateway came to it."""
+    latency = bare["latency"]["teltonika"] + bare["latency"]["osmand"]
+    per = 1e6 / max(1, bare["total_sent"])
+    verdict = "MATCH" if bare["stored"] == bare["total_sent"] and not bare["errors"] else "MISMATCH"
+    print(
+        f"  bare baseline (one loop, batched COPY; no filters, live state, dedup, hand-off): "
+        f"{bare['rate']:,.0f}/s, ack p50 {percentile(latency, 0.5) * 1000:.1f} ms, "
+        f"p99 {percentile(latency, 0.99) * 1000:.1f} ms, sent == stored {verdict}, "
+        f"CPU per position {bare['gateway_cpu'] * per:.0f} us"
+    )
+    print(f"  gateway / bare baseline = {result['rate'] / bare['rate']:.2f}")
 
 
 def main() -> None:
@@ -732,6 +899,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--no-handoff", action="store_true", help="gateway without the hand-over to the workers"
+    )
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the bare baseline (PostgreSQL: one loop with batched COPY, nothing else)",
     )
     opts = parser.parse_args()
 
@@ -763,11 +935,17 @@ def main() -> None:
     # Fix times start two hours ago, one second apart per device: plausible, never in the future.
     base_time = time.time() - 7200
     results = []
+    bare_baseline = opts.db == "postgres" and not opts.no_baseline
     for shape in [int(s) for s in opts.shapes.split(",")]:
         result = run_shape(opts, env, db_target, shape, base_time, workdir)
         base_time += opts.duration * 200  # the next shape's fixes never collide with these
         report(opts, result)
         results.append(result)
+        if bare_baseline:
+            bare = run_shape(opts, env, db_target, shape, base_time, workdir, bare=True)
+            base_time += opts.duration * 200
+            report_bare(result, bare)
+            results.append(bare)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     shutil.rmtree(workdir, ignore_errors=True)
     if any(r["stored"] != r["total_sent"] or r["errors"] for r in results):

@@ -437,7 +437,7 @@ class Gateway:
         self.loop = asyncio.get_running_loop()
         await self._load_registry()
         for writer in self.writers:
-            writer.start()
+            writer.start(self.loop)
         self.handoff.start()
         config = self.config
         for protocol, port in config.ports.items():

@@ -8,6 +8,7 @@ backoff and acknowledges nothing; the loop stops reading from trackers once too 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -151,6 +152,8 @@ class Writer:
         self._queue: deque[Job] = deque()
         self._side: deque[SideState] = deque()
         self._wake = threading.Event()
+        self._kick_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         # Two counters, each written by one thread only: ``+=`` on a shared one loses updates.
         self.rows_submitted = 0  # by the loop
@@ -174,17 +177,25 @@ class Writer:
     def submit(self, job: Job) -> None:
         self._queue.append(job)
         self.rows_submitted += len(job.rows)
-        # Setting an Event takes a lock and notifies: skip it while the writer has not yet
-        # consumed the last wake-up (it clears the flag before looking at the queue, so a job
-        # appended before that clear is seen, and one appended after it sets the flag again).
-        if not self._wake.is_set():
-            self._wake.set()
+        # Waking the writer takes a lock and a futex call, and the woken thread then fights the
+        # loop for the GIL: once per frame that was a tenth of the loop's time. The wake-up is
+        # instead scheduled once, to run after the I/O callbacks of this loop iteration, so the
+        # writer finds every frame read in the meantime waiting for it.
+        if not self._kick_scheduled:
+            self._kick_scheduled = True
+            self._loop.call_soon(self._kick)
+
+    def _kick(self) -> None:
+        self._kick_scheduled = False
+        self._wake.set()
 
     def submit_side(self, side: SideState) -> None:
         self._side.append(side)
         self._wake.set()
 
-    def start(self) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the thread; ``loop`` is the event loop that submits jobs."""
+        self._loop = loop
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
