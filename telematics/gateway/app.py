@@ -27,7 +27,7 @@ from telematics.gateway.filtering import FixFilter, filter_config
 from telematics.gateway.registry import UNRESOLVED, DeviceInfo, Registry
 from telematics.gateway.stats import Stats
 from telematics.gateway.store import EPOCH, StoreUnavailable, UnknownAttempt, open_store
-from telematics.gateway.writer import Handoff, Job, SideState, Writer
+from telematics.gateway.writer import Handoff, Job, LiveState, SideState, Writer
 from telematics.protocols.base import Fix, Message, StreamSession
 
 log = logging.getLogger("telematics.gateway")
@@ -166,9 +166,19 @@ class Gateway:
         # Several writers (each its own connection) let the database work on one batch while
         # another commits; each device always goes to the same writer, so a device's frames are
         # committed, and acknowledged, in the order they came.
-        writers = max(1, config.writers if config.database.vendor == "postgresql" else 1)
+        postgres = config.database.vendor == "postgresql"
+        writers = max(1, config.writers if postgres else 1)
+        self.live = LiveState(config, open_store(config.database) if postgres else None, self.stats)
         self.writers = [
-            Writer(config, open_store(config.database), self._notify, self.stats, self.handoff, i)
+            Writer(
+                config,
+                open_store(config.database),
+                self._notify,
+                self.stats,
+                self.handoff,
+                self.live,
+                i,
+            )
             for i in range(writers)
         ]
         self.writer = self.writers[0]
@@ -370,7 +380,7 @@ class Gateway:
             side.device_seen, self.device_seen = self.device_seen, {}
             self._next_device_seen = self.clock + self.config.device_seen_interval
         if side.device_seen or side.unknown or side.vehicle_seen:
-            self.writer.submit_side(side)
+            self.live.submit_side(side)
 
     def _tick(self) -> None:
         self.clock = time.monotonic()
@@ -438,6 +448,7 @@ class Gateway:
         await self._load_registry()
         for writer in self.writers:
             writer.start(self.loop)
+        self.live.start()
         self.handoff.start()
         config = self.config
         for protocol, port in config.ports.items():
@@ -486,6 +497,7 @@ class Gateway:
             self._flush_side(final=True)
             for writer in self.writers:
                 await self.loop.run_in_executor(None, writer.stop)
+            await self.loop.run_in_executor(None, self.live.stop)
             await self.loop.run_in_executor(None, self.handoff.stop)
             self.handoff.flush()
             with contextlib.suppress(Exception):

@@ -140,17 +140,17 @@ class Writer:
         notify: Callable[[list[Job]], None],
         stats: Stats,
         handoff: Handoff,
+        live: LiveState,
         index: int = 0,
     ) -> None:
         self.config = config
-        # Writer 0 also looks after the partitions and receives the loop's side state.
+        # Writer 0 also looks after the partitions (and, on SQLite, writes the live state).
         self.index = index
         self.store = store
         self.notify = notify  # called from this thread; must hand over to the loop itself
         self.stats = stats
         self.handoff = handoff
         self._queue: deque[Job] = deque()
-        self._side: deque[SideState] = deque()
         self._wake = threading.Event()
         self._kick_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -159,10 +159,7 @@ class Writer:
         self.rows_submitted = 0  # by the loop
         self.rows_done = 0  # by the writer
         self.db_available = True
-        # vehicle id -> live row (see store.LIVE_COLUMNS, fix time in epoch microseconds) not
-        # yet written
-        self._live: dict[int, list] = {}
-        self._last_ignition: dict[int, bool] = {}
+        self.live = live
         self._thread = threading.Thread(
             target=self._run, name=f"gateway-writer-{index}", daemon=True
         )
@@ -189,10 +186,6 @@ class Writer:
         self._kick_scheduled = False
         self._wake.set()
 
-    def submit_side(self, side: SideState) -> None:
-        self._side.append(side)
-        self._wake.set()
-
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the thread; ``loop`` is the event loop that submits jobs."""
         self._loop = loop
@@ -215,19 +208,23 @@ class Writer:
         self._next_partitions = time.monotonic() + 6 * 3600
 
     def _run(self) -> None:
-        next_side = time.monotonic() + self.config.live_state_interval
+        # On SQLite the one writer also writes the live state (a second connection would only
+        # wait for the file lock); on PostgreSQL the live state has its own thread.
+        live = self.live if self.index == 0 and not self.live.threaded else None
+        interval = self.config.live_state_interval
+        next_side = time.monotonic() + interval
         self._next_partitions = 0.0
         while True:
             if self.index == 0 and time.monotonic() >= self._next_partitions:
                 self._ensure_partitions()
-            timeout = max(0.0, next_side - time.monotonic())
+            timeout = max(0.0, next_side - time.monotonic()) if live else 1.0
             self._wake.wait(timeout)
             self._wake.clear()
             if self._queue:
                 self._write_queued()
-            if time.monotonic() >= next_side or (self._stopping and not self._queue):
-                self._flush_side()
-                next_side = time.monotonic() + self.config.live_state_interval
+            if live and (time.monotonic() >= next_side or (self._stopping and not self._queue)):
+                live.flush(self.store)
+                next_side = time.monotonic() + interval
             if self._stopping and not self._queue:
                 self.store.close()
                 return
@@ -319,8 +316,9 @@ class Writer:
         """Per device the stored time range (for the hand-off) and per vehicle its newest
         position (the live state); fix times are epoch microseconds here."""
         ranges: dict[int, list[int]] = {}
-        live = self._live
-        last_ignition = self._last_ignition
+        live: dict[int, list] = {}
+        # The newest ignition reading per vehicle in this batch; LiveState fills the rest in.
+        last_ignition: dict[int, bool] = {}
         now = datetime.now(UTC)
         moving_speed = self.config.moving_speed_kmh
         for row in rows:
@@ -358,13 +356,82 @@ class Writer:
             else:
                 current[10] = now
         self.handoff.add(ranges)
+        self.live.merge(live)
 
-    def _flush_side(self) -> None:
+
+class LiveState:
+    """Each vehicle's newest position and last-seen time, and the devices' bookkeeping, written
+    every ``live_state_interval``.
+
+    On PostgreSQL it has its own thread and connection: the upsert of a thousand vehicles takes
+    tens of milliseconds, and a position writer doing it would hold its trackers' replies
+    that long, twice a second. On SQLite writer 0 calls :meth:`flush` itself."""
+
+    def __init__(self, config: GatewayConfig, store: Store | None, stats: Stats) -> None:
+        self.config = config
+        self.store = store
+        self.stats = stats
+        self.threaded = store is not None
+        self._lock = threading.Lock()
+        # vehicle id -> live row (store.LIVE_COLUMNS, fix time in epoch microseconds)
+        self._live: dict[int, list] = {}
+        self._side: deque[SideState] = deque()
+        # vehicle id -> last ignition reading (from positions or heartbeats)
+        self._ignition: dict[int, bool] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gateway-live", daemon=True)
+
+    def merge(self, rows: dict[int, list]) -> None:
+        """A writer's newest rows per vehicle from one committed batch (or rows to keep)."""
+        if not rows:
+            return
+        with self._lock:
+            live = self._live
+            ignition = self._ignition
+            for vehicle_id, row in rows.items():
+                if row[8] is None:
+                    row[8] = ignition.get(vehicle_id)
+                else:
+                    ignition[vehicle_id] = row[8]
+                current = live.get(vehicle_id)
+                if current is None or row[3] >= current[3]:
+                    if current is not None and current[10] > row[10]:
+                        row[10] = current[10]
+                    live[vehicle_id] = row
+                elif row[10] > current[10]:
+                    current[10] = row[10]
+
+    def submit_side(self, side: SideState) -> None:
+        with self._lock:
+            self._side.append(side)
+
+    def start(self) -> None:
+        if self.threaded:
+            self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread after a last flush (call once the writers have stopped)."""
+        if not self.threaded:
+            return
+        self._stop.set()
+        self._thread.join(timeout=timeout)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.config.live_state_interval):
+            self.flush()
+        self.flush()
+        self.store.close()
+
+    def flush(self, store: Store | None = None) -> None:
+        """Write what came since the last flush (with ``store``, or the own one)."""
+        store = store or self.store
+        with self._lock:
+            live, self._live = self._live, {}
+            sides, self._side = self._side, deque()
         device_seen: dict[int, datetime] = {}
         unknown: dict[str, UnknownAttempt] = {}
         vehicle_seen: dict[int, tuple[int, int, datetime, bool | None]] = {}
-        while self._side:
-            side = self._side.popleft()
+        for side in sides:
             device_seen.update(side.device_seen)
             vehicle_seen.update(side.vehicle_seen)
             for unique_id, attempt in side.unknown.items():
@@ -376,13 +443,13 @@ class Writer:
                     merged.last_seen = attempt.last_seen
                     merged.remote_address = attempt.remote_address
                     merged.protocol = attempt.protocol
-        live = self._live
         # A heartbeat without a position still tells that the vehicle is there (and its
         # ignition): it refreshes last_seen of a vehicle whose live state exists.
         touch: list[tuple[int, datetime, bool | None]] = []
         for vehicle_id, (_municipality, _device, seen, ignition) in vehicle_seen.items():
             if ignition is not None:
-                self._last_ignition[vehicle_id] = ignition
+                with self._lock:
+                    self._ignition[vehicle_id] = ignition
             current = live.get(vehicle_id)
             if current is None:
                 touch.append((vehicle_id, seen, ignition))
@@ -393,17 +460,18 @@ class Writer:
         if not (live or device_seen or unknown or touch):
             return
         try:
-            self.store.write_side_state(
+            store.write_side_state(
                 [(*row[:3], from_epoch_us(row[3]), *row[4:]) for row in live.values()],
                 sorted(device_seen.items()),
                 list(unknown.values()),
                 touch,
             )
         except StoreUnavailable:
-            # Keep the live rows; device/unknown bookkeeping comes back with the next messages.
+            # Keep the live rows (newer ones that came meanwhile win); device and unknown-device
+            # bookkeeping comes back with the next messages.
+            self.merge(live)
             return
         except RowsRejected as exc:
             log.warning("gateway.live_state_rejected reason=%s", str(exc).splitlines()[0])
         with self.stats.lock:
             self.stats.live_updates += len(live)
-        self._live = {}

@@ -9,7 +9,7 @@ import pytest
 from telematics.gateway.django_glue import database_config, gateway_config
 from telematics.gateway.stats import Stats
 from telematics.gateway.store import RowsRejected, epoch_us, open_store
-from telematics.gateway.writer import Handoff, Writer
+from telematics.gateway.writer import Handoff, LiveState, Writer
 from telematics.models import Position
 
 from .conftest import stored_positions
@@ -84,7 +84,12 @@ def test_the_writer_stores_the_rest_of_a_batch_and_counts_the_refused_row(fleet)
     stats = Stats()
     config = gateway_config()
     writer = Writer(
-        config, open_store(config.database), lambda jobs: None, stats, Handoff(None, 5.0, stats)
+        config,
+        open_store(config.database),
+        lambda jobs: None,
+        stats,
+        Handoff(None, 5.0, stats),
+        LiveState(config, None, stats),
     )
     try:
         rows = [row(fleet, s, bad="satellites" if s == 2 else "") for s in range(5)]
