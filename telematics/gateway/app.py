@@ -182,6 +182,7 @@ class Gateway:
             for i in range(writers)
         ]
         self.writer = self.writers[0]
+        self._pending_limit_per_writer = config.max_pending_rows // len(self.writers)
         self.reader_store = open_store(config.database)
         self.reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gateway-reader")
         self.side = SideState()
@@ -335,8 +336,13 @@ class Gateway:
         # be the resend of a fix that is queued but not yet committed, and must not be
         # acknowledged before it.
         connection.inflight += 1
-        self.writers[info.id % len(self.writers)].submit(Job(connection, message.reply, rows))
-        if not self.overloaded and self.pending_rows > self.config.max_pending_rows:
+        writer = self.writers[info.id % len(self.writers)]
+        writer.submit(Job(connection, message.reply, rows))
+        # Per frame only this writer's backlog is looked at (against its share of the limit).
+        if (
+            not self.overloaded
+            and writer.rows_submitted - writer.rows_done > self._pending_limit_per_writer
+        ):
             self.overloaded = True
             log.warning("gateway.backpressure pending_rows=%d", self.pending_rows)
         connection.update_reading()

@@ -277,12 +277,19 @@ class HttpConnection(Connection):
         self._sent_continue = False
 
     def _ready_for_more(self) -> bool:
-        # Answer one request before reading the next: HTTP responses must keep request order.
-        return self.current is None
+        # Requests are answered one at a time, in order; one that waits for its commit does not
+        # stop reading (a client waits for its answer, so little comes meanwhile, and pausing
+        # and resuming the socket cost two system calls per request), unless a pipelining
+        # client has sent more than a request head's worth ahead.
+        return self.current is None or len(self.buffer) <= self.gateway.config.http_max_head
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = self.gateway.clock
         self.buffer += data
+        if self.current is not None:
+            if len(self.buffer) > self.gateway.config.http_max_head:
+                self.update_reading()  # a pipelining client: stop reading until answered
+            return
         self._process()
 
     def _process(self) -> None:

@@ -32,7 +32,13 @@ class DeviceInfo:
 
     def vehicle_at(self, moment: datetime) -> int | None:
         """The vehicle the device was in at ``moment`` (the newest assignment wins)."""
-        for valid_from, valid_to, vehicle_id in reversed(self.assignments):
+        assignments = self.assignments
+        if assignments:
+            # The usual case, once per fix: the newest assignment is open and began before it.
+            valid_from, valid_to, vehicle_id = assignments[-1]
+            if valid_to is None and valid_from <= moment:
+                return vehicle_id
+        for valid_from, valid_to, vehicle_id in reversed(assignments):
             if valid_from <= moment and (valid_to is None or moment < valid_to):
                 return vehicle_id
         return None

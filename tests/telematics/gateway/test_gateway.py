@@ -147,6 +147,29 @@ def test_osmand_get_form_post_and_json_on_one_keep_alive_connection(fleet, gatew
     assert stored[2].speed_kmh == pytest.approx(36.0) and stored[2].course == 180
 
 
+def test_osmand_pipelined_requests_are_answered_in_order_and_all_stored(fleet, gateway):
+    """A client that sends many requests without waiting (more than a request head's worth, so
+    the gateway stops reading for a while) gets one 200 per request, in order."""
+    phone = fleet.ids("osmand")[0]
+    t = int(now_s().timestamp()) - 600
+    requests = b"".join(
+        f"GET /?id={phone}&lat={35.5 + i * 0.0001:.4f}&lon=24.0&timestamp={t + i}&pad={'x' * 100}"
+        f" HTTP/1.1\r\nHost: kinisi\r\n\r\n".encode()
+        for i in range(120)
+    )
+    assert len(requests) > 8192  # more than http_max_head ahead of the answers
+    with socket.create_connection(("127.0.0.1", gateway.ports["osmand"]), timeout=10) as sock:
+        sock.sendall(requests)
+        answers = b""
+        while answers.count(b"HTTP/1.1 ") < 120:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed before every request was answered"
+            answers += chunk
+    assert answers.count(b"HTTP/1.1 200 OK") == 120
+    stored = stored_positions(fleet.devices[phone])
+    assert [p.latitude for p in stored] == [pytest.approx(35.5 + i * 0.0001) for i in range(120)]
+
+
 def test_osmand_unknown_device_and_bad_request_get_400(fleet, gateway):
     conn = http.client.HTTPConnection("127.0.0.1", gateway.ports["osmand"], timeout=10)
     status, _ = http_request(conn, "GET", "/?id=stranger&lat=35.5&lon=24.0")
