@@ -20,8 +20,10 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from telematics.motion.geodesy import haversine_m
+from telematics.motion.geodesy import EARTH_RADIUS_M, haversine_m
 from telematics.motion.records import FixLike
+
+_METRES_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180.0
 
 __all__ = [
     "FilterConfig",
@@ -166,6 +168,13 @@ class FixFilter:
 
     def _is_jump(self, last: tuple[float, float, float], t: float, lat: float, lon: float) -> bool:
         config = self.config
+        # First a bound that is never shorter than the great circle (along the meridian, then
+        # along the parallel, whose length is at most that of the equator's arc): fixes metres
+        # apart, nearly all of them, are settled without the trigonometry.
+        if (abs(lat - last[1]) + abs(lon - last[2])) * _METRES_PER_DEGREE < (
+            config.jump_min_distance_m
+        ):
+            return False
         distance = haversine_m(last[1], last[2], lat, lon)
         if distance < config.jump_min_distance_m:
             return False

@@ -165,3 +165,34 @@ def test_protocol_fix_record_is_accepted_as_is() -> None:
     )
     assert FixFilter().check(decoded, NOW) is None
     assert FixFilter().check(replace(decoded, valid=False), NOW) == RejectReason.INVALID
+
+
+def test_the_jump_shortcut_agrees_with_the_great_circle_everywhere() -> None:
+    """The jump check skips the haversine when a cheap bound already says "nearer than
+    jump_min_distance_m"; the verdict must be the one the great-circle distance gives, near
+    the threshold, near the poles and across the antimeridian."""
+    import random
+
+    from telematics.motion.geodesy import haversine_m
+
+    config = FilterConfig()
+    rng = random.Random(20261122)
+    flt = FixFilter(config)
+    checked = 0
+    for _ in range(20_000):
+        lat = rng.uniform(-89.9, 89.9)
+        lon = rng.uniform(-180.0, 180.0)
+        # Distances around the 300 m threshold (a few degrees of scale: metres to kilometres).
+        step = rng.choice((1e-4, 1e-3, 3e-3, 1e-2))
+        lat2 = max(-90.0, min(90.0, lat + rng.uniform(-step, step)))
+        lon2 = lon + rng.uniform(-step, step)
+        if lon2 > 180.0:
+            lon2 -= 360.0
+        dt = rng.uniform(0.5, 20.0)
+        distance = haversine_m(lat, lon, lat2, lon2)
+        expected = distance >= config.jump_min_distance_m and distance / dt * 3.6 > (
+            config.max_speed_kmh
+        )
+        assert flt._is_jump((0.0, lat, lon), dt, lat2, lon2) == expected, (lat, lon, lat2, lon2)
+        checked += expected
+    assert checked > 100  # the sample did reach jumps, not only short hops
