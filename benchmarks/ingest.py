@@ -34,7 +34,11 @@ filters, live state, deduplication or hand-off), with the same generator, and th
 bare is printed (``--no-baseline`` skips it). Every tracker waits for its acknowledgement, so
 the positions in flight are fixed (trackers x positions per message) and the mean latency is that
 number divided by the rate (Little's law): at 1,100 trackers and ten positions per message no
-server can answer 40,000 positions a second in under 275 ms on average. The machine has 2
+server can answer 40,000 positions a second in under 275 ms on average. So each shape is also
+run paced (``--paced``, default 10,000 positions a second in all): every tracker sends its share
+on a fixed schedule, still waiting for each answer, and a message whose predecessor was answered
+late counts its latency from when it was due, so a server that falls behind shows it in p99
+rather than by slowing the senders. The machine has 2
 cores shared by the gateway, the load generator and the database, so all three compete;
 figures are single runs (the medians of latencies are printed; run again to see the noise).
 ``--profile PREFIX`` runs the gateway under cProfile (its event-loop thread only) and leaves
@@ -178,6 +182,10 @@ class Client(asyncio.Protocol):
         self.track = Track(index, generator.base_time)
         self.started = 0.0
         self.per_message = 1
+        # Paced runs: a message is due every ``interval`` seconds (0: send the next as soon as
+        # the last is acknowledged), and its latency counts from when it was due.
+        self.interval = 0.0
+        self.due = 0.0
 
     def prepare(self, count: int) -> None:
         self.messages = [self.build() for _ in range(count)]
@@ -202,12 +210,20 @@ class Client(asyncio.Protocol):
             self.next_message += 1
         else:
             message = self.build()
-        self.started = time.perf_counter()
+        # Paced, a message sent late (its predecessor's answer came after this one was due)
+        # counts its latency from when it was due: the wait is the server's doing.
+        self.started = self.due if self.interval else time.perf_counter()
         self.transport.write(message)
 
     def answered(self) -> None:
-        self.generator.latency[self.protocol].append(time.perf_counter() - self.started)
+        now = time.perf_counter()
+        self.generator.latency[self.protocol].append(now - self.started)
         self.generator.sent[self.protocol] += self.per_message
+        if self.interval:
+            self.due += self.interval
+            if self.due > now:
+                asyncio.get_running_loop().call_later(self.due - now, self.send_next)
+                return
         self.send_next()
 
     def failed(self, reason: str) -> None:
@@ -279,8 +295,9 @@ class OsmandClient(Client):
 
 
 class Generator:
-    def __init__(self, ports, teltonika_ids, http_ids, per_message, base_time) -> None:
+    def __init__(self, ports, teltonika_ids, http_ids, per_message, base_time, rate) -> None:
         self.ports = ports
+        self.rate = rate  # offered positions a second in all; 0: as fast as answers come
         self.teltonika_ids = teltonika_ids
         self.http_ids = http_ids
         self.per_message = per_message
@@ -289,6 +306,7 @@ class Generator:
         self.sent = {"teltonika": 0, "osmand": 0}
         self.errors = 0
         self.deadline = float("inf")
+        self.last_fix = 0.0
 
     async def run(self, prebuild_rate: float, duration: float, ready, start_at) -> None:
         """Connect every tracker, build its messages, tell the parent (``ready``), wait for the
@@ -318,10 +336,20 @@ class Generator:
         start_time = await loop.run_in_executor(None, start_at)
         await asyncio.sleep(max(0.0, start_time - time.time()))
         self.deadline = time.monotonic() + duration
-        for client in clients:
-            client.send_next()
+        if self.rate:
+            # Each tracker sends its share of the offered rate, the trackers' first messages
+            # spread evenly over one interval.
+            now = time.perf_counter()
+            for i, client in enumerate(clients):
+                client.interval = client.per_message * len(clients) / self.rate
+                client.due = now + client.interval * i / len(clients)
+                loop.call_later(client.due - now, client.send_next)
+        else:
+            for client in clients:
+                client.send_next()
         results = await asyncio.gather(*(c.done for c in clients), return_exceptions=True)
         self.errors = sum(1 for r in results if isinstance(r, BaseException))
+        self.last_fix = max(client.track.t for client in clients)
         for r in results:
             if isinstance(r, BaseException):
                 print(f"  generator error: {r!r}", file=sys.stderr)
@@ -335,7 +363,7 @@ def generator_process(args, connection, start_event, start_value) -> None:
         uvloop.install()
     except ImportError:
         pass
-    generator = Generator(*args[:5])
+    generator = Generator(*args[:6])
 
     def start_at() -> float:
         start_event.wait()
@@ -347,13 +375,14 @@ def generator_process(args, connection, start_event, start_value) -> None:
         connection.send({"ready": True})
         cpu["started"] = time.process_time()
 
-    asyncio.run(generator.run(args[5], args[6], ready, start_at))
+    asyncio.run(generator.run(args[6], args[7], ready, start_at))
     connection.send(
         {
             "sent": generator.sent,
             "errors": generator.errors,
             "latency": {k: v.tobytes() for k, v in generator.latency.items()},
             "cpu": time.process_time() - cpu["started"],
+            "last_fix": generator.last_fix,
         }
     )
     connection.close()
@@ -676,11 +705,20 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run_shape(
-    opts, env, db_target, per_message: int, base_time: float, workdir: Path, bare: bool = False
+    opts,
+    env,
+    db_target,
+    per_message: int,
+    base_time: float,
+    workdir: Path,
+    bare: bool = False,
+    rate: float = 0.0,
 ) -> dict:
-    """One measured window against the gateway (or, ``bare``, against the bare baseline)."""
-    port_file = workdir / f"ports-{per_message}.json"
-    log_path = workdir / f"gateway-{per_message}.log"
+    """One measured window against the gateway (or, ``bare``, against the bare baseline),
+    as fast as the answers come or, ``rate``, offered at that many positions a second."""
+    run_name = f"{per_message}{'-bare' if bare else ''}{f'-paced{rate:.0f}' if rate else ''}"
+    port_file = workdir / f"ports-{run_name}.json"
+    log_path = workdir / f"gateway-{run_name}.log"
     profile = [] if not opts.profile else ["-m", "cProfile", "-o", f"{opts.profile}-{per_message}"]
     command = [
         PYTHON,
@@ -738,6 +776,7 @@ def run_shape(
                 phones[p :: opts.procs],
                 per_message,
                 base_time,
+                rate / opts.procs,
                 opts.prebuild_rate / opts.procs,
                 opts.duration,
             )
@@ -800,6 +839,8 @@ def run_shape(
     stats_lines = [line for line in log_path.read_text().splitlines() if "gateway.stats" in line]
     return {
         "per_message": per_message,
+        "offered": rate,
+        "last_fix": max(r["last_fix"] for r in results),
         "sent": sent,
         "total_sent": total_sent,
         "stored": stored,
@@ -884,6 +925,18 @@ def report_bare(result: dict, bare: dict) -> None:
     print(f"  gateway / bare baseline = {result['rate'] / bare['rate']:.2f}")
 
 
+def report_paced(result: dict) -> None:
+    """A run at an offered rate: what got through, and how long the answers took."""
+    latency = result["latency"]["teltonika"] + result["latency"]["osmand"]
+    ok = result["stored"] == result["total_sent"] and not result["errors"]
+    print(
+        f"  offered {result['offered']:,.0f}/s: stored {result['rate']:,.0f}/s, "
+        f"ack p50 {percentile(latency, 0.5) * 1000:.1f} ms, "
+        f"p99 {percentile(latency, 0.99) * 1000:.1f} ms, "
+        f"sent == stored {'MATCH' if ok else 'MISMATCH'}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", choices=("postgres", "sqlite"), default="postgres")
@@ -912,7 +965,15 @@ def main() -> None:
         action="store_true",
         help="skip the bare baseline (PostgreSQL: one loop with batched COPY, nothing else)",
     )
+    parser.add_argument(
+        "--paced",
+        default="10000",
+        help="offered rates (positions a second, comma-separated; empty for none) at which each "
+        "shape is also run paced: every tracker sends its share on a schedule, and latency "
+        "counts from when a message was due",
+    )
     opts = parser.parse_args()
+    paced_rates = [float(r) for r in opts.paced.split(",") if r.strip()]
 
     workdir = Path(tempfile.mkdtemp(prefix="kinisi-ingest-"))
     env = dict(os.environ)
@@ -939,20 +1000,31 @@ def main() -> None:
     seed(env, opts.trackers, opts.http)
     env["KINISI_LOG_LEVEL"] = "INFO"
 
-    # Fix times start two hours ago, one second apart per device: plausible, never in the future.
-    base_time = time.time() - 7200
+    # Fix times one second apart per device; each run's start after the last fix of the one
+    # before (built frames included), so no two runs' rows collide. The first starts far enough
+    # back that at 100,000 positions a second (plus the frames built ahead) the last run's
+    # fixes are still in the past, or the future-fix filter would refuse them (and the count
+    # check would say so).
     results = []
     bare_baseline = opts.db == "postgres" and not opts.no_baseline
+    runs = len(opts.shapes.split(",")) * (1 + bare_baseline + len(paced_rates))
+    per_device = (100_000 + opts.prebuild_rate) * opts.duration / (opts.trackers + opts.http)
+    base_time = time.time() - 600 - runs * per_device
     for shape in [int(s) for s in opts.shapes.split(",")]:
         result = run_shape(opts, env, db_target, shape, base_time, workdir)
-        base_time += opts.duration * 200  # the next shape's fixes never collide with these
+        base_time = result["last_fix"] + 60
         report(opts, result)
         results.append(result)
         if bare_baseline:
             bare = run_shape(opts, env, db_target, shape, base_time, workdir, bare=True)
-            base_time += opts.duration * 200
+            base_time = bare["last_fix"] + 60
             report_bare(result, bare)
             results.append(bare)
+        for rate in paced_rates:
+            paced = run_shape(opts, env, db_target, shape, base_time, workdir, rate=rate)
+            base_time = paced["last_fix"] + 60
+            report_paced(paced)
+            results.append(paced)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
     shutil.rmtree(workdir, ignore_errors=True)
     if any(r["stored"] != r["total_sent"] or r["errors"] for r in results):
