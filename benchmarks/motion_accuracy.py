@@ -3,14 +3,16 @@
     .venv/bin/python benchmarks/motion_accuracy.py
     .venv/bin/python benchmarks/motion_accuracy.py --data heldout --gps-only
     .venv/bin/python benchmarks/motion_accuracy.py --data validation
+    .venv/bin/python benchmarks/motion_accuracy.py --data fourth
 
 Reads the simulated week in ``benchmarks/data/motion/`` (or the held-out week in its ``heldout/``
 folder, made with another seed and not looked at while tuning the detector, or the validation
-week in ``validation/``, made with a third seed after the last changes and only scored; see
-``generate.py`` there for how they are made), feeds each vehicle's fixes to the motion pipeline
-*in arrival order*, one batch per minute of arrivals (so late uploads and connection backlogs go
-through the incremental/rebuild path exactly as the Celery task would), and compares the result
-with what the vehicles really did.
+week in ``validation/``, made with a third seed after the last changes and only scored, or the
+fourth week in ``fourth/``, made with a fourth seed and scored only before and after the change
+to arrivals dated along the road; see ``generate.py`` there for how they are made), feeds each
+vehicle's fixes to the motion pipeline *in arrival order*, one batch per minute of arrivals (so
+late uploads and connection backlogs go through the incremental/rebuild path exactly as the
+Celery task would), and compares the result with what the vehicles really did.
 
 Targets (issue 5): trips found = true trips per vehicle-day; distance error < 2 % per day;
 stop start/end error < 60 s.

@@ -183,8 +183,8 @@ class MotionProcessor:
         road_distance: RoadDistance | None = None,
     ) -> None:
         """``road_distance`` (optional, e.g. the router's shortest road distance) measures
-        silences while driving along the streets; it must be deterministic for rebuilds to be
-        exact."""
+        silences while driving along the streets and dates an arrival after a silence along
+        them; it must be deterministic for rebuilds to be exact."""
         self.config = config or MotionConfig()
         self.geofences = geofences or GeofenceIndex()
         cfg = self.config

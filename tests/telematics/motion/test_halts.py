@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from telematics.motion.geodesy import haversine_m
 from telematics.motion.pipeline import MotionProcessor
 from telematics.motion.records import MotionFix
 from telematics.motion.trips import Stop, Trip
@@ -240,3 +241,102 @@ def test_halt_after_a_silence_without_ignition_counts_from_its_first_fix() -> No
     # too short for a stop.
     trips, _stops = run(_silent_halt(ignition=None))
     assert len(trips) == 1
+
+
+def straight_road(factor: float = 1.0):
+    """A road-distance function: the road is ``factor`` times the straight line."""
+
+    def road(lat0: float, lon0: float, lat1: float, lon1: float) -> float:
+        return factor * haversine_m(lat0, lon0, lat1, lon1)
+
+    return road
+
+
+def run_with_road(fixes: list[MotionFix], road) -> tuple[list[Trip], list[Stop]]:
+    result = MotionProcessor(road_distance=road).process(fixes)
+    trips = list(result.trips) + [o for o in result.provisional if isinstance(o, Trip)]
+    stops = list(result.stops) + [o for o in result.provisional if isinstance(o, Stop)]
+    return trips, stops
+
+
+def dropout_then_rest(road_east: float) -> FixBuilder:
+    """:func:`drive_in`, then no fix for 40 s, then at rest from 440 s at ``road_east`` m."""
+    b = drive_in(FixBuilder()).silence(40)
+    b.x = road_east
+    return b.park(300).drive(1000, 0, 36).park(300)
+
+
+@pytest.mark.parametrize(
+    ("factor", "arrival"),
+    [
+        # Last moving fix at 390 s, 1000 m, 36 km/h (10 m/s); at rest 200 m further on from
+        # 440 s. Braking at 1.5 m/s² from 10 m/s takes 6.67 s and 33.3 m: the other 166.7 m
+        # at 10 m/s took 16.67 s, so it came to rest at 390 + 23.33 = 413.33 s.
+        (1.0, 413.33),
+        # A winding road of 400 m: 36.67 s at 10 m/s, then 6.67 s braking: 433.33 s.
+        (2.0, 433.33),
+    ],
+)
+def test_arrival_after_a_dropout_is_dated_along_the_road(factor: float, arrival: float) -> None:
+    trips, stops = run_with_road(dropout_then_rest(1200).fixes, straight_road(factor))
+    assert len(trips) == 2
+    assert abs((trips[0].end_time - at(arrival)).total_seconds()) < 0.05
+    assert stops[1].start_time == trips[0].end_time
+
+
+@pytest.mark.parametrize("road", [None, straight_road(3.0), lambda *_args: None])
+def test_arrival_after_a_dropout_without_a_plausible_road_brakes_over_the_straight_line(
+    road,
+) -> None:
+    # No router, a road longer than 2.5 times the straight line (a wrong snap) or no route:
+    # braking evenly over the 200 m from 10 m/s takes 40 s, so it came to rest at 430 s.
+    trips, _stops = run_with_road(dropout_then_rest(1200).fixes, road)
+    assert len(trips) == 2
+    assert abs((trips[0].end_time - at(430)).total_seconds()) < 0.05
+
+
+def test_arrival_without_a_dropout_is_not_measured_along_the_road() -> None:
+    # Fixes 10 s apart: the arrival is dated as before, and the road is not asked.
+    asked: list[tuple[float, ...]] = []
+
+    def road(*points: float) -> float:
+        asked.append(points)
+        return 1e6
+
+    b = drive_in(FixBuilder()).park(300).drive(1000, 0, 36).park(300)
+    trips, _stops = run_with_road(b.fixes, road)
+    assert len(trips) == 2
+    assert trips[0].end_time == at(400)
+    assert asked == []
+
+
+def short_move_ending_in_a_dropout() -> FixBuilder:
+    # Parked at 0 m until 290 s; 300 s: 20 m on at 20 km/h (5.56 m/s), so it left at
+    # 300 - 2 x 20 / 5.56 = 292.8 s; 310 s: 130 m at 40 km/h (11.1 m/s); then nothing until
+    # 360 s, at rest at 370 m from then on.
+    b = FixBuilder().park(300)
+    b.emit(20, 0, 20.0)
+    b.t += timedelta(seconds=10)
+    b.emit(130, 0, 40.0)
+    b.t += timedelta(seconds=50)
+    b.x = 370
+    return b.park(600)
+
+
+def test_short_move_whose_end_falls_in_a_dropout_is_no_trip_along_a_straight_road() -> None:
+    # Along the 240 m of straight road after 310 s: braking at 1.5 m/s² from 11.1 m/s takes
+    # 7.4 s and 41.2 m, the other 198.8 m took 17.9 s: at rest by 335.3 s, 42.5 s after it
+    # left, shorter than the 60 s of a trip; the move belongs to the stop.
+    trips, stops = run_with_road(short_move_ending_in_a_dropout().fixes, straight_road())
+    assert trips == []
+    assert len(stops) == 1
+
+
+def test_short_move_whose_end_falls_in_a_dropout_is_a_trip_along_a_winding_road() -> None:
+    # The same fixes, but the road is 2.4 times the straight line (576 m): 576 / 11.1 + 11.1 /
+    # 3 = 55.5 s after 310 s, at rest by 365.5 s, which is after the first fix at rest
+    # (360 s): it arrived at 360 s, 67.2 s after it left: a trip. (Without a router, braking
+    # evenly over the straight 240 m, 43.2 s: at 353.2 s, also a trip.)
+    for road in (straight_road(2.4), None):
+        trips, _stops = run_with_road(short_move_ending_in_a_dropout().fixes, road)
+        assert len(trips) == 1
