@@ -20,11 +20,12 @@ cannot make a trip:
   departure, dated by speeding up evenly between the last fix at rest and the next one, makes
   it long enough. (Speed matters: a refuse truck that halts, drives 40 m, halts and turns back
   past where it first halted has not stopped for three minutes.) Fixes that report low speeds
-  but lie farther apart than creeping covers in the time between them (beyond ``fix_noise_m``;
-  when one of them reports the vehicle rolling, speeding up and braking evenly, as for dating)
-  are a *hop*, driving unseen: once the next fix confirms the vehicle stayed where it hopped
-  to, the halt (or the stop) ends there, and a new halt begins; a hop of a few metres followed
-  by a long rest is folded back into the stop like any excursion too short to be a trip.
+  but lie farther apart than creeping covers in the time between them (beyond ``fix_noise_m``,
+  or by the distance the device's odometer counted when both fixes carry one; when one of them
+  reports the vehicle rolling, speeding up and braking evenly, as for dating) are a *hop*,
+  driving unseen: once the next fix confirms the vehicle stayed where it hopped to, the halt
+  (or the stop) ends there, and a new halt begins; a hop of a few metres followed by a long
+  rest is folded back into the stop like any excursion too short to be a trip.
 * **Validity.** A trip becomes real once it has covered ``min_trip_distance_m`` over at least
   ``min_trip_duration_s`` with some samples at moving speed. Until then it is tentative: if the
   vehicle settles again first (a parking manoeuvre, a wandering receiver in a garage), the
@@ -586,7 +587,12 @@ class TripDetector:
         dt = s.t - before.t
         if dt <= 0.0:
             return False
-        d = haversine_m(before.lat, before.lon, s.lat, s.lon) - config.fix_noise_m
+        covered = self._odometer_m(before, s)
+        if covered is None:
+            d = haversine_m(before.lat, before.lon, s.lat, s.lon) - config.fix_noise_m
+        else:
+            # The device's odometer counts the ground covered, free of GPS noise.
+            d = covered
         if d <= 0.0:
             return False
         average = d / dt * 3.6
@@ -672,6 +678,29 @@ class TripDetector:
             moved > 2.0 * self.odo_config.jitter_radius_m
             and haversine_m(held.lat, held.lon, s.lat, s.lon) < moved
         )
+
+    def _odometer_m(self, before: Sample, after: Sample) -> float | None:
+        """Metres the device's odometer says the vehicle covered from ``before`` to ``after``,
+        when both carry one and the reading is believable: no less than the straight line
+        between the fixes (GPS noise aside, ``fix_noise_m`` at each end) and no more than a
+        vehicle drives in the time, speeding up from the first reported speed and braking to
+        the second at ``max_accel_mps2`` (a reset, another unit or a jump fails the test:
+        None). Over the 20-30 m of a hop from bin to bin, GPS noise is a fair share of the move
+        and taking ``fix_noise_m`` off it can hide the hop; the odometer has no such noise."""
+        if before.odometer is None or after.odometer is None:
+            return None
+        dt = after.t - before.t
+        covered = after.odometer - before.odometer
+        if dt <= 0.0 or covered < 0.0:
+            return None
+        config = self.config
+        chord = haversine_m(before.lat, before.lon, after.lat, after.lon)
+        v0 = (before.speed or 0.0) / 3.6
+        v1 = (after.speed or 0.0) / 3.6
+        reach = (v0 + v1) / 2.0 * dt + config.max_accel_mps2 * dt * dt / 4.0
+        if covered < chord - 2.0 * config.fix_noise_m or covered > reach:
+            return None
+        return covered
 
     def _kinematic(self, d: float, speed: float | None) -> bool:
         """Whether a move of ``d`` metres from or to rest can be timed by ``speed`` (km/h): a

@@ -340,3 +340,48 @@ def test_short_move_whose_end_falls_in_a_dropout_is_a_trip_along_a_winding_road(
     for road in (straight_road(2.4), None):
         trips, _stops = run_with_road(short_move_ending_in_a_dropout().fixes, road)
         assert len(trips) == 1
+
+
+def _hop_with_odometer(rolling: float, gps_m: float, counted_m: float | None) -> list[MotionFix]:
+    """A refuse truck with a CAN odometer (metres): at rest at 1000 m from 400 s to 500 s; at
+    510 s still there but rolling at ``rolling`` km/h; at 520 s at rest ``gps_m`` further on by
+    GPS, the odometer having counted ``counted_m`` since 510 s; at rest there until 610 s."""
+    b = drive_in(FixBuilder()).set(odometer=50_000.0).park(110)
+    b.emit(1000, 0, rolling)
+    b.t += timedelta(seconds=10)
+    b.x = 1000 + gps_m
+    b.odometer = None if counted_m is None else 50_000.0 + counted_m
+    b.park(100).set(odometer=None).drive(1000, 0, 36).park(300)
+    return b.fixes
+
+
+@pytest.mark.parametrize(
+    ("rolling", "gps_m", "counted_m"),
+    [
+        # From 6 km/h, 27 m counted in 10 s is 9.7 km/h on average, a top speed of at least
+        # 2 x 9.7 - 6 = 13.4 km/h; GPS noise made the fixes 25 m apart, 20 m beyond the 5 m
+        # allowed for noise: 7.2 km/h, a top speed of 8.4 km/h, creeping.
+        (6.0, 25.0, 27.0),
+        # From 4 km/h (not rolling: no top-speed argument), 29 m counted is 10.4 km/h; the
+        # fixes 27 m apart, less 5 m of noise, 7.9 km/h.
+        (4.0, 27.0, 29.0),
+    ],
+)
+def test_hop_measured_by_the_odometer_ends_the_halt(
+    rolling: float, gps_m: float, counted_m: float
+) -> None:
+    # Two halts, of 110 s and 90 s, neither a stop; as one halt inside 50 m it would have
+    # lasted 210 s. Taking the noise allowance off the GPS distance hides the hop; the
+    # odometer, which has no such noise, shows it.
+    trips, stops = run(_hop_with_odometer(rolling, gps_m, counted_m))
+    assert len(trips) == 1
+    assert len(stops) == 2
+
+
+@pytest.mark.parametrize("counted_m", [None, 0.027])
+def test_hop_without_a_believable_odometer_is_judged_by_gps(counted_m: float | None) -> None:
+    # No odometer, or one counting in kilometres (less than the straight line between the
+    # fixes, less noise): the GPS rule stands, the 25 m are creeping, the halt is one of 210 s.
+    trips, stops = run(_hop_with_odometer(6.0, 25.0, counted_m))
+    assert len(trips) == 2
+    assert len(stops) == 3
