@@ -55,9 +55,10 @@ class OdometerConfig:
     spike_decel_mps2: float = 4.0
     spike_ratio: float = 1.3
     spike_slack_m: float = 20.0
-    # A silence at least this long between two fixes that both show the vehicle driving is
-    # measured along the road (when the caller provides a road-distance function), not as the
-    # crow flies; the road length must stay within this factor of the straight line.
+    # A silence at least this long after a fix that shows the vehicle driving (whether the fix
+    # after it shows driving or rest) is measured along the road (when the caller provides a
+    # road-distance function), not as the crow flies; the road length must stay within this
+    # factor of the straight line.
     road_gap_min_s: float = 45.0
     road_gap_max_ratio: float = 2.5
     road_gap_speed_floor_kmh: float = 50.0
@@ -199,9 +200,11 @@ class GpsDistance:
             and dt >= config.road_gap_min_s
             and v0 is not None
             and v1 is not None
-            and min(v0, v1) >= config.integral_min_speed_kmh
+            and v0 >= config.integral_min_speed_kmh
         ):
-            # Driving into a silence and out of it: it drove the streets in between.
+            # Driving into a silence, and driving or at rest after it: it drove the streets in
+            # between (a vehicle found parked after a dropout drove there along the road, as
+            # its arrival is dated; the straight line cuts every corner).
             road = self.road_distance(anchor.lat, anchor.lon, sample.lat, sample.lon)
             top = max(v0, v1, config.road_gap_speed_floor_kmh) / 3.6 * dt * 1.5
             if road is not None and chord <= road <= min(config.road_gap_max_ratio * chord, top):

@@ -152,3 +152,30 @@ def test_silence_while_driving_is_measured_along_the_road_when_known() -> None:
     meter = GpsDistance(OdometerConfig(), road_distance=absurd)
     meter.reset(samples[0])
     assert meter.advance(samples[1], True) == pytest.approx(1000, rel=1e-3)
+
+
+def test_silence_ending_at_rest_is_measured_along_the_road_when_known() -> None:
+    # Driving at 40 km/h into a dropout and found at rest 1000 m away (straight line) two
+    # minutes later, as a vehicle parked during the silence is: it drove the streets there,
+    # 1400 m, not the straight line that cuts every corner.
+    samples = [sample(0, 0, 0, 40.0), sample(120, 1000, 0, 0.0)]
+
+    def road(lat0: float, lon0: float, lat1: float, lon1: float) -> float:
+        return 1400.0
+
+    meter = GpsDistance(OdometerConfig(), road_distance=road)
+    meter.reset(samples[0])
+    assert meter.advance(samples[1], False) == 1400.0
+
+
+def test_silence_starting_at_rest_is_the_straight_line() -> None:
+    # At rest before the silence: nothing says it drove the whole time (it may have left late
+    # or halted in between): the straight line stands.
+    samples = [sample(0, 0, 0, 0.0), sample(120, 1000, 0, 40.0)]
+
+    def road(lat0: float, lon0: float, lat1: float, lon1: float) -> float:
+        return 1400.0
+
+    meter = GpsDistance(OdometerConfig(), road_distance=road)
+    meter.reset(samples[0])
+    assert meter.advance(samples[1], True) == pytest.approx(1000, rel=1e-3)
