@@ -14,18 +14,19 @@ cannot make a trip:
   ``creep_speed_kmh``, tolerating one stray fix. Only the time at rest counts: from the arrival,
   dated between the last moving fix and the first fix at rest by braking evenly from the
   reported speed (``2 d / v``; after a silence, when a road-distance function is given, by
-  driving the road at that speed and braking at the end), to the last fix at rest (creeping
-  away does not lengthen a halt). When that reaches ``min_stop_duration_s`` the trip ends at
-  the arrival and a stop begins there; a halt that ends first is still a stop if the
-  departure, dated by speeding up evenly between the last fix at rest and the next one, makes
-  it long enough. (Speed matters: a refuse truck that halts, drives 40 m, halts and turns back
-  past where it first halted has not stopped for three minutes.) Fixes that report low speeds
-  but lie farther apart than creeping covers in the time between them (beyond ``fix_noise_m``,
-  or by the distance the device's odometer counted when both fixes carry one; when one of them
-  reports the vehicle rolling, speeding up and braking evenly, as for dating) are a *hop*,
-  driving unseen: once the next fix confirms the vehicle stayed where it hopped to, the halt
-  (or the stop) ends there, and a new halt begins; a hop of a few metres followed by a long
-  rest is folded back into the stop like any excursion too short to be a trip.
+  driving the road at that speed and braking at the end, and likewise for a departure before a
+  silence), to the last fix at rest (creeping away does not lengthen a halt). When that
+  reaches ``min_stop_duration_s`` the trip ends at the arrival and a stop begins there; a
+  halt that ends first is still a stop if the departure, dated by speeding up evenly between
+  the last fix at rest and the next one, makes it long enough. (Speed matters: a refuse truck
+  that halts, drives 40 m, halts and turns back past where it first halted has not stopped for
+  three minutes.) Fixes that report low speeds but lie farther apart than creeping covers in
+  the time between them (beyond ``fix_noise_m``, or by the distance the device's odometer
+  counted when both fixes carry one; when one of them reports the vehicle rolling, speeding
+  up and braking evenly, as for dating) are a *hop*, driving unseen: once the next fix
+  confirms the vehicle stayed where it hopped to, the halt (or the stop) ends there, and a new
+  halt begins; a hop of a few metres followed by a long rest is folded back into the stop like
+  any excursion too short to be a trip.
 * **Validity.** A trip becomes real once it has covered ``min_trip_distance_m`` over at least
   ``min_trip_duration_s`` with some samples at moving speed. Until then it is tentative: if the
   vehicle settles again first (a parking manoeuvre, a wandering receiver in a garage), the
@@ -102,7 +103,8 @@ class TripConfig:
     max_accel_mps2: float = 3.0
     # Braking to a halt in traffic (about 0.15 g, a driver's ordinary stop rather than a hard
     # one): an arrival after a silence, measured along the road, is dated by driving on at the
-    # reported speed and braking at this rate only at the end.
+    # reported speed and braking at this rate only at the end (a departure before a silence by
+    # speeding up at this rate, then driving on).
     service_brake_mps2: float = 1.5
     # GPS noise in the distance between two consecutive fixes of a halted vehicle. Fixes that
     # report creeping speeds yet lie farther apart than creeping covers, beyond this, show the
@@ -717,11 +719,11 @@ class TripDetector:
         and the moving fix's ``speed`` ``v``. The vehicle is taken to speed up from rest (or
         brake to rest) evenly, which covers ``d`` in ``2 d / v``; that also holds up after a
         dropout, where the straight line is shorter than the road but the average speed from
-        rest lower than the speed reported at the far end. An arrival after a silence is dated
-        along the road instead when the caller gave a road-distance function (see
-        :meth:`_travel_by_road`). Without a usable speed (none, or one no vehicle reaches or
-        sheds within ``d``): the resting fix itself when the fixes are close in time, else
-        ``gap_resume_speed_kmh`` all the way.
+        rest lower than the speed reported at the far end. An arrival after a silence, or a
+        departure before one, is dated along the road instead when the caller gave a
+        road-distance function (see :meth:`_travel_by_road`). Without a usable speed (none, or
+        one no vehicle reaches or sheds within ``d``): the resting fix itself when the fixes are
+        close in time, else ``gap_resume_speed_kmh`` all the way.
         """
         config = self.config
         dt = after.t - before.t
@@ -731,7 +733,7 @@ class TripDetector:
         if self._kinematic(d, speed):
             assert speed is not None
             travel = 2.0 * d / (speed / 3.6)
-            if not at_start and dt > config.dating_interval_s:
+            if dt > config.dating_interval_s:
                 travel = self._travel_by_road(before, after, d, speed) or travel
         elif dt <= config.dating_interval_s:
             return before if at_start else after
@@ -765,13 +767,17 @@ class TripDetector:
         """Seconds a vehicle driving at ``speed`` (km/h) at ``before`` took to come to rest at
         ``after``, a silence later, along the shortest road between them: on at that speed,
         then braking at ``service_brake_mps2`` (evenly all the way if the road is shorter than
-        that takes). None without a road-distance function or a plausible road (none found, or
-        longer than ``road_gap_max_ratio`` times the straight line ``d``: a wrong snap).
+        that takes); or, for a departure, a vehicle at rest at ``before`` took to be driving at
+        ``speed`` at ``after``: speeding up at that rate, then on at that speed. None without a
+        road-distance function or a plausible road (none found, or longer than
+        ``road_gap_max_ratio`` times the straight line ``d``: a wrong snap).
 
         Braking evenly over the straight line (``2 d / v``) stands in for the road being longer
         than the line; where a silence hides a drive of a few hundred metres on a straight
         street it dates the arrival tens of seconds late, which can stretch a short move past
-        the minimum trip duration. With the road measured, that stand-in is not needed.
+        the minimum trip duration. With the road measured, that stand-in is not needed. A
+        departure before a silence, speeding up evenly over hundreds of metres, is dated a minute
+        or more early for the same reason.
         """
         if self.road_distance is None:
             return None

@@ -385,3 +385,28 @@ def test_hop_without_a_believable_odometer_is_judged_by_gps(counted_m: float | N
     trips, stops = run(_hop_with_odometer(6.0, 25.0, counted_m))
     assert len(trips) == 2
     assert len(stops) == 3
+
+
+def silence_then_driving() -> FixBuilder:
+    """Parked at 0 m until 290 s; no fix until 600 s, when it drives at 36 km/h (10 m/s) at
+    1000 m; then on for another 1000 m and parked."""
+    b = FixBuilder().park(300).silence(300)
+    b.x = 900
+    return b.drive(1100, 0, 36).park(300)
+
+
+@pytest.mark.parametrize(
+    ("road", "departure"),
+    [
+        # Along the 1000 m of straight road: speeding up at 1.5 m/s² to 10 m/s takes 6.67 s
+        # and 33.3 m, the other 966.7 m at 10 m/s 96.67 s: it left at 600 - 103.33 s.
+        (straight_road(1.0), 496.67),
+        # No router: speeding up evenly over the straight line, 2 x 1000 / 10 = 200 s.
+        (None, 400.0),
+    ],
+)
+def test_departure_before_a_dropout_is_dated_along_the_road(road, departure: float) -> None:
+    trips, stops = run_with_road(silence_then_driving().fixes, road)
+    assert len(trips) == 1
+    assert abs((trips[0].start_time - at(departure)).total_seconds()) < 0.05
+    assert stops[0].end_time == trips[0].start_time
