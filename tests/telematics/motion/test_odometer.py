@@ -136,22 +136,26 @@ def test_moving_off_right_after_a_fix_counts_a_brisk_start_not_the_jitter() -> N
     assert step_total(samples) == pytest.approx((7.5 / 3.6) ** 2 / 2, rel=1e-6)
 
 
-def test_silence_while_driving_is_measured_along_the_road_when_known() -> None:
-    samples = [sample(0, 0, 0, 40.0), sample(120, 1000, 0, 40.0)]
+def road_of(metres: float):
+    """A road-distance function that finds ``metres`` of road between any two points."""
 
     def road(lat0: float, lon0: float, lat1: float, lon1: float) -> float:
-        return 1400.0
+        return metres
 
+    return road
+
+
+def measured(samples: list, moving: bool, road) -> float:
     meter = GpsDistance(OdometerConfig(), road_distance=road)
     meter.reset(samples[0])
-    assert meter.advance(samples[1], True) == 1400.0
+    return meter.advance(samples[1], moving)
 
-    def absurd(lat0: float, lon0: float, lat1: float, lon1: float) -> float:
-        return 9000.0  # a detour no 40 km/h vehicle drives in two minutes
 
-    meter = GpsDistance(OdometerConfig(), road_distance=absurd)
-    meter.reset(samples[0])
-    assert meter.advance(samples[1], True) == pytest.approx(1000, rel=1e-3)
+def test_silence_while_driving_is_measured_along_the_road_when_known() -> None:
+    samples = [sample(0, 0, 0, 40.0), sample(120, 1000, 0, 40.0)]
+    assert measured(samples, True, road_of(1400.0)) == 1400.0
+    # A detour no 40 km/h vehicle drives in two minutes: the straight line stands.
+    assert measured(samples, True, road_of(9000.0)) == pytest.approx(1000, rel=1e-3)
 
 
 def test_silence_ending_at_rest_is_measured_along_the_road_when_known() -> None:
@@ -159,23 +163,11 @@ def test_silence_ending_at_rest_is_measured_along_the_road_when_known() -> None:
     # minutes later, as a vehicle parked during the silence is: it drove the streets there,
     # 1400 m, not the straight line that cuts every corner.
     samples = [sample(0, 0, 0, 40.0), sample(120, 1000, 0, 0.0)]
-
-    def road(lat0: float, lon0: float, lat1: float, lon1: float) -> float:
-        return 1400.0
-
-    meter = GpsDistance(OdometerConfig(), road_distance=road)
-    meter.reset(samples[0])
-    assert meter.advance(samples[1], False) == 1400.0
+    assert measured(samples, False, road_of(1400.0)) == 1400.0
 
 
 def test_silence_starting_at_rest_is_the_straight_line() -> None:
     # At rest before the silence: nothing says it drove the whole time (it may have left late
     # or halted in between): the straight line stands.
     samples = [sample(0, 0, 0, 0.0), sample(120, 1000, 0, 40.0)]
-
-    def road(lat0: float, lon0: float, lat1: float, lon1: float) -> float:
-        return 1400.0
-
-    meter = GpsDistance(OdometerConfig(), road_distance=road)
-    meter.reset(samples[0])
-    assert meter.advance(samples[1], True) == pytest.approx(1000, rel=1e-3)
+    assert measured(samples, True, road_of(1400.0)) == pytest.approx(1000, rel=1e-3)
