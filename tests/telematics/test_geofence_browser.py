@@ -167,6 +167,7 @@ def test_draw_save_edit_and_delete_a_polygon(chromium, live_server, municipality
     page.wait_for_function(
         "document.querySelectorAll('.leaflet-marker-pane .leaflet-editing-icon').length >= 3"
     )
+    _wait_until_still(page)
     _screenshot(page, "selected")
     corner_boxes = [handles.nth(i).bounding_box() for i in range(handles.count())]
     corner_points = [(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2) for b in corner_boxes]
@@ -197,6 +198,7 @@ def test_draw_save_edit_and_delete_a_polygon(chromium, live_server, municipality
     page.wait_for_function(
         "document.querySelectorAll('.leaflet-marker-pane .leaflet-editing-icon').length >= 3"
     )
+    _wait_until_still(page)
     inside = page.evaluate(
         """(ring) => {
             const map = window.kinisiTestMap;
@@ -234,6 +236,25 @@ def test_draw_save_edit_and_delete_a_polygon(chromium, live_server, municipality
     context.close()
     _close_test_sessions()
     assert errors == []
+
+
+def _wait_until_still(page) -> None:
+    """Wait until the map has stopped moving: after a reload or a save the page fits the map to
+    the selected geofence, and a handle measured during that animation is somewhere else by the
+    time the mouse presses it (the press then lands inside the polygon and moves all of it)."""
+    page.evaluate(
+        """() => new Promise((resolve) => {
+            const map = window.kinisiTestMap;
+            let last = null;
+            function check() {
+                const now = JSON.stringify([map.getCenter(), map.getZoom()]);
+                if (now === last && !map._animatingZoom) { resolve(true); return; }
+                last = now;
+                setTimeout(check, 150);
+            }
+            check();
+        })"""
+    )
 
 
 def _distance_to(point, page, lnglat) -> float:
