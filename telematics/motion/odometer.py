@@ -79,7 +79,7 @@ class OdometerConfig:
     engine_max_gap_s: float = 900.0
 
 
-def _reachable_m(v0_kmh: float, v1_kmh: float, dt: float, config: OdometerConfig) -> float:
+def reachable_m(v0_kmh: float, v1_kmh: float, dt: float, config: OdometerConfig) -> float:
     """The farthest a vehicle can go in ``dt`` seconds starting at one speed and ending at the
     other: full acceleration, then full braking."""
     a = config.spike_accel_mps2
@@ -218,7 +218,7 @@ class GpsDistance:
                 and v0 is not None
                 and v1 is not None
                 and chord
-                > config.spike_ratio * _reachable_m(v0, v1, dt, config) + config.spike_slack_m
+                > config.spike_ratio * reachable_m(v0, v1, dt, config) + config.spike_slack_m
             ):
                 distance = est
             elif not self.integral_ok:

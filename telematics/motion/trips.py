@@ -52,7 +52,7 @@ from typing import Any
 
 from telematics.motion.geodesy import haversine_m, local_xy, simplify_indices
 from telematics.motion.localdays import LocalDays
-from telematics.motion.odometer import GpsDistance, OdometerConfig, RoadDistance
+from telematics.motion.odometer import GpsDistance, OdometerConfig, RoadDistance, reachable_m
 from telematics.motion.records import Sample, from_epoch
 
 __all__ = [
@@ -685,10 +685,11 @@ class TripDetector:
         """Metres the device's odometer says the vehicle covered from ``before`` to ``after``,
         when both carry one and the reading is believable: no less than the straight line
         between the fixes (GPS noise aside, ``fix_noise_m`` at each end) and no more than a
-        vehicle drives in the time, speeding up from the first reported speed and braking to
-        the second at ``max_accel_mps2`` (a reset, another unit or a jump fails the test:
-        None). Over the 20-30 m of a hop from bin to bin, GPS noise is a fair share of the move
-        and taking ``fix_noise_m`` off it can hide the hop; the odometer has no such noise."""
+        vehicle drives in the time from the first reported speed to the second
+        (:func:`~telematics.motion.odometer.reachable_m`; a reset, another unit or a jump fails
+        the test: None). Over the 20-30 m of a hop from bin to bin, GPS noise is a fair share
+        of the move and taking ``fix_noise_m`` off it can hide the hop; the odometer has no
+        such noise."""
         if before.odometer is None or after.odometer is None:
             return None
         dt = after.t - before.t
@@ -697,9 +698,7 @@ class TripDetector:
             return None
         config = self.config
         chord = haversine_m(before.lat, before.lon, after.lat, after.lon)
-        v0 = (before.speed or 0.0) / 3.6
-        v1 = (after.speed or 0.0) / 3.6
-        reach = (v0 + v1) / 2.0 * dt + config.max_accel_mps2 * dt * dt / 4.0
+        reach = reachable_m(before.speed or 0.0, after.speed or 0.0, dt, self.odo_config)
         if covered < chord - 2.0 * config.fix_noise_m or covered > reach:
             return None
         return covered
