@@ -23,7 +23,8 @@ cannot make a trip:
   three minutes.) Fixes that report low speeds but lie farther apart than creeping covers in
   the time between them (beyond ``fix_noise_m``, or by the distance the device's odometer
   counted when both fixes carry one; when one of them reports the vehicle rolling, speeding
-  up and braking evenly, as for dating) are a *hop*, driving unseen: once the next fix
+  up and braking evenly, as for dating), and farther apart than this receiver has lately put
+  fixes of a vehicle at rest (``scatter_window``), are a *hop*, driving unseen: once the next fix
   confirms the vehicle stayed where it hopped to, the halt (or the stop) ends there, and a new
   halt begins; a hop of a few metres followed by a long rest is folded back into the stop like
   any excursion too short to be a trip.
@@ -110,6 +111,19 @@ class TripConfig:
     # report creeping speeds yet lie farther apart than creeping covers, beyond this, show the
     # vehicle drove between them (a hop to the next junction, back and forth at a bin).
     fix_noise_m: float = 5.0
+    # Some receivers scatter (an urban canyon, a poor antenna): the fixes of a vehicle at rest
+    # land tens of metres apart, one after another, while their Doppler speed says it stands
+    # still. Two fixes no farther apart than ``scatter_factor`` times that receiver's recent
+    # scatter show no hop, however fast the distance would be driven. The recent scatter is the
+    # third smallest distance between consecutive fixes at rest (both under
+    # ``move_speed_kmh``, at most ``dating_interval_s`` apart) among the last
+    # ``scatter_window``: hops and reflections among them do not raise it, and a receiver
+    # that begins to scatter is recognised after six such intervals. (For independent errors,
+    # that statistic is about three quarters of the median distance, and 3.5 times it is
+    # exceeded by fewer than one interval in a hundred.)
+    scatter_window: int = 8
+    scatter_rank: int = 3
+    scatter_factor: float = 3.5
     # Samples at moving speed a trip needs to be real (wandering fixes report ~0 km/h Doppler).
     min_moving_samples: int = 2
     track_tolerance_m: float = 5.0
@@ -330,6 +344,8 @@ class TripDetector:
         # The halt's last fix at rest (later fixes in the run may be creeping away).
         self.rest_last: Sample | None = None
         self.outlier: Sample | None = None
+        # Distances between the last consecutive fixes at rest (see ``scatter_window``).
+        self.scatter: list[float] = []
         self._now = 0.0
 
     # ----------------------------------------------------------------------------------------
@@ -372,8 +388,33 @@ class TripDetector:
             status = self._moving_step(s)
         else:
             status = self._stopped_step(s)
+        if last is not None:
+            self._learn_scatter(last, s)
         self.last = s
         return status
+
+    def _learn_scatter(self, before: Sample, s: Sample) -> None:
+        config = self.config
+        v0, v1 = before.speed, s.speed
+        if (
+            v0 is None
+            or v1 is None
+            or max(v0, v1) >= config.move_speed_kmh
+            or not 0.0 < s.t - before.t <= config.dating_interval_s
+        ):
+            return
+        scatter = self.scatter
+        scatter.append(haversine_m(before.lat, before.lon, s.lat, s.lon))
+        if len(scatter) > config.scatter_window:
+            del scatter[0]
+
+    def _scatter_m(self) -> float:
+        """How far apart this receiver has lately put consecutive fixes of a vehicle at rest,
+        times ``scatter_factor`` (0 until ``scatter_rank`` such intervals were seen)."""
+        config = self.config
+        if len(self.scatter) < config.scatter_rank:
+            return 0.0
+        return sorted(self.scatter)[config.scatter_rank - 1] * config.scatter_factor
 
     # ----------------------------------------------------------------------------------------
     # stopped
@@ -574,8 +615,10 @@ class TripDetector:
         return self._moving_step(s)
 
     def _driving(self, s: Sample, moving: bool) -> bool:
-        """Whether ``s`` reports driving rather than halted or creeping."""
-        return moving and (s.speed is None or s.speed >= self.config.creep_speed_kmh)
+        """Whether ``s`` reports driving rather than halted or creeping. A fix without a speed
+        reports neither: inside a halt, its distance from the others decides (a hop, or far
+        from the halt), with the same allowance for creeping and noise as for any fix."""
+        return moving and s.speed is not None and s.speed >= self.config.creep_speed_kmh
 
     def _hopped(self, before: Sample, s: Sample) -> bool:
         """Whether the vehicle, though its fixes report low speeds, moved from ``before`` to
@@ -591,7 +634,10 @@ class TripDetector:
             return False
         covered = self._odometer_m(before, s)
         if covered is None:
-            d = haversine_m(before.lat, before.lon, s.lat, s.lon) - config.fix_noise_m
+            chord = haversine_m(before.lat, before.lon, s.lat, s.lon)
+            if chord <= self._scatter_m():
+                return False
+            d = chord - config.fix_noise_m
         else:
             # The device's odometer counts the ground covered, free of GPS noise.
             d = covered
@@ -677,7 +723,7 @@ class TripDetector:
             return False
         moved = haversine_m(before.lat, before.lon, s.lat, s.lon)
         return (
-            moved > 2.0 * self.odo_config.jitter_radius_m
+            moved > max(2.0 * self.odo_config.jitter_radius_m, self._scatter_m())
             and haversine_m(held.lat, held.lon, s.lat, s.lon) < moved
         )
 
@@ -820,8 +866,11 @@ class TripDetector:
         else:
             trip.idle_s += dt
         speed = s.speed
-        if speed is None:
-            speed = dd / dt * 3.6 if dd > 0.0 else 0.0
+        if speed is None or dt > self.odo_config.integral_max_interval_s:
+            # No speed reported, or a silence the vehicle drove through unseen (a dropout, a
+            # drive placed in a silence): it went at least as fast as its average.
+            average = dd / dt * 3.6
+            speed = average if speed is None else max(speed, average)
         if speed > trip.max_speed:
             trip.max_speed = speed
         if moving:
@@ -1098,6 +1147,7 @@ class TripDetector:
             "arrival": self.arrival.to_list() if self.arrival else None,
             "rest_last": self.rest_last.to_list() if self.rest_last else None,
             "outlier": self.outlier.to_list() if self.outlier else None,
+            "scatter": list(self.scatter),
             "dist": self.dist.to_dict(),
         }
 
@@ -1125,6 +1175,7 @@ class TripDetector:
         elif self.run:  # a checkpoint from before this was kept
             self.rest_last = self.run[-1]
         self.outlier = Sample.from_list(data["outlier"]) if data.get("outlier") else None
+        self.scatter = [float(x) for x in data.get("scatter", ())]
         self.dist = GpsDistance.from_dict(data["dist"], self.odo_config, road_distance)
         self._now = self.last.t if self.last else 0.0
         return self

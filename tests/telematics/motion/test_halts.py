@@ -162,6 +162,21 @@ def test_drive_inside_a_dropout_is_a_trip_placed_in_the_middle_of_it() -> None:
     assert abs((trips[0].end_time - at(733)).total_seconds()) < 1
     assert trips[0].distance_m == pytest.approx(700, rel=0.005)
     assert stops[0].end_time == trips[0].start_time and stops[1].start_time == trips[0].end_time
+    # Every fix reported 0 km/h, but 700 m in 126 s is 20 km/h: it went at least that fast.
+    assert trips[0].max_speed_kmh == pytest.approx(20.0, rel=0.01)
+
+
+def test_top_speed_across_a_dropout_is_at_least_the_average_over_it() -> None:
+    # Driving east at 18 km/h, the last fix at 500 m; no fix for 60 s; then driving on at
+    # 18 km/h, the first fix at 1450 m, 70 s after the last: 950 m in 70 s is 49 km/h, so the
+    # vehicle went at least that fast unseen.
+    b = FixBuilder().park(300).drive(500, 0, 18)
+    b.silence(60)
+    b.x += 900
+    b.drive(500, 0, 18).park(300)
+    trips, _stops = run(b.fixes)
+    assert len(trips) == 1
+    assert trips[0].max_speed_kmh >= 950 / 70 * 3.6 - 0.5
 
 
 def test_one_fix_elsewhere_after_a_dropout_is_no_trip() -> None:
