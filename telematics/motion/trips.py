@@ -561,7 +561,9 @@ class TripDetector:
         r0 = run[0]
         near = haversine_m(r0.lat, r0.lon, s.lat, s.lon) <= self.config.stop_radius_m
         # Creeping (a queue, a truck edging from bin to bin) keeps a halt going; driving ends it.
-        driving = self._driving(s, moving) or (near and self._hopped(run[-1], s))
+        driving = self._driving(s, moving) or (
+            near and (self._hopped(run[-1], s) or self._moved_unseen(run[-1], s))
+        )
         if near and not driving:
             held = self.outlier
             if held is not None and self._drove_to(held, s, run[-1]):
@@ -657,6 +659,23 @@ class TripDetector:
             # speed vp was at least 2 d / dt - max(v0, v1), more than the average.
             average = max(average, 2.0 * average - max(v0, v1))
         return average >= config.creep_speed_kmh
+
+    def _moved_unseen(self, before: Sample, s: Sample) -> bool:
+        """Whether the vehicle, halted at ``before`` and at rest again at ``s`` after a silence
+        (longer than ``dating_interval_s``), moved in between by more than ``fix_noise_m`` as
+        the device's odometer counts it. How fast it went is unknown: the average over the
+        silence bounds the top speed from below by nothing useful. Like a halt that begins
+        after a dropout (:meth:`_halt_start`) or ends in one (:meth:`_halt_over`), no rest is
+        inferred across it: the halt ends before the silence and a new one begins after it.
+        Without an odometer, the distance between two fixes a silence apart is mostly GPS
+        noise (the errors decorrelate), so it is not taken as a move."""
+        config = self.config
+        if config.use_ignition and s.ignition is False:
+            return False
+        if s.t - before.t <= config.dating_interval_s:
+            return False
+        covered = self._odometer_m(before, s)
+        return covered is not None and covered > config.fix_noise_m
 
     def _begin_halt(self, s: Sample) -> None:
         """The vehicle is at rest at ``s`` after driving: a halt (maybe a stop) begins."""

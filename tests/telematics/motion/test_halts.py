@@ -402,6 +402,35 @@ def test_hop_without_a_believable_odometer_is_judged_by_gps(counted_m: float | N
     assert len(stops) == 3
 
 
+def _move_in_a_silence(odometer: bool) -> list[MotionFix]:
+    """A refuse truck at rest at 1000 m from 400 s to 450 s; no fix for 100 s (a dropout);
+    at rest 30 m further on from 550 s to 640 s, its odometer (when it has one) having counted
+    the 30 m; then it drives on."""
+    b = drive_in(FixBuilder()).set(odometer=50_000.0 if odometer else None).park(60)
+    b.silence(90)
+    b.x = 1030
+    b.odometer = 50_030.0 if odometer else None
+    b.park(100).set(odometer=None).drive(1000, 0, 36).park(300)
+    return b.fixes
+
+
+def test_a_move_counted_by_the_odometer_in_a_silence_ends_the_halt() -> None:
+    # 30 m in 100 s is 1.1 km/h on average, which says nothing about how fast the truck went
+    # in the silence. As one halt it would have lasted 240 s; no rest is inferred across a
+    # silence in which the vehicle moved, so the halts are of 50 s and 90 s, neither a stop.
+    trips, stops = run(_move_in_a_silence(odometer=True))
+    assert len(trips) == 1
+    assert len(stops) == 2
+
+
+def test_gps_distance_across_a_silence_is_not_taken_as_a_move() -> None:
+    # Without an odometer the 30 m between two fixes a silence apart may be GPS noise (its
+    # errors decorrelate over the silence): the halt goes on, 240 s, a stop.
+    trips, stops = run(_move_in_a_silence(odometer=False))
+    assert len(trips) == 2
+    assert len(stops) == 3
+
+
 def silence_then_driving() -> FixBuilder:
     """Parked at 0 m until 290 s; no fix until 600 s, when it drives at 36 km/h (10 m/s) at
     1000 m; then on for another 1000 m and parked."""
