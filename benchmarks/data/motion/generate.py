@@ -19,10 +19,11 @@ How the truth is made. The fleet simulator's motion model (``telematics/simulato
 drives six municipal vehicles over five days (Thursday to the following Monday, a weekend
 parked in between) along the router's paths on the Chania street graph, second by second, with
 acceleration, braking, turns, junction waits, work stops, refuelling and working hours. Its
-one-second trace is the truth. A stop begins when a vehicle comes to rest and lasts while it
-stays within ``STOP_RADIUS_M`` of that point without going faster than ``CREEP_KMH`` (edging
-forward in a queue, a refuse truck moving from one bin to the next), until the last second it
-is at rest there; it counts when that is at least ``MIN_STOP_S``. The movement between two stops
+one-second trace is the truth. A stop begins when a vehicle comes to rest (the first second at
+speed 0 in its final place) and lasts while it stays within ``STOP_RADIUS_M`` of that point
+without going faster than ``CREEP_KMH`` (edging forward in a queue, a refuse truck moving from
+one bin to the next), until the last second it is at rest there; it counts when that is at
+least ``MIN_STOP_S``. The movement between two stops
 is a trip when it covers at least ``MIN_TRIP_M`` and lasts at least ``MIN_TRIP_S`` (otherwise
 it belongs to the stop). These are the detector's default parameters; the truth applies them
 to the exact one-second positions, the detector to what the trackers report. Distances are
@@ -212,7 +213,10 @@ def truth_of(trace: dict[str, np.ndarray]) -> dict:
     n = len(lat)
     # Stops: from the second a vehicle comes to rest, while it stays within STOP_RADIUS_M of
     # that point and slower than CREEP_KMH, until the last second it is at rest there; at
-    # least MIN_STOP_S long. [a, b) = arrived at a, left after b - 1.
+    # least MIN_STOP_S long. [a, b) = arrived at a, left after b - 1. The scan finds a as the
+    # first second without a step; when the step into the second before it already ended at
+    # speed 0, the vehicle was at rest in its place from that second on, and a is that second
+    # (as the departure is the last second at rest, not the first one moving).
     # Local metres (equirectangular about the depot): exact enough over a town.
     x = ((lon - DEPOT[1]) * math.radians(1) * R * math.cos(math.radians(DEPOT[0]))).tolist()
     y = ((lat - DEPOT[0]) * math.radians(1) * R).tolist()
@@ -233,6 +237,8 @@ def truth_of(trace: dict[str, np.ndarray]) -> dict:
             if rest[j]:
                 last_rest = j
             j += 1
+        if a > 0 and speed[a - 1] == 0:
+            a -= 1
         if last_rest - a >= MIN_STOP_S or a == 0:
             stops.append((a, last_rest + 1))
             i = last_rest + 1
