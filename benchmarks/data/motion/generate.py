@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/data/motion/generate.py --seed 20250529 --out validation
     .venv/bin/python benchmarks/data/motion/generate.py --seed 20251207 --out fourth
     .venv/bin/python benchmarks/data/motion/generate.py --seed 20261207 --out fifth
+    .venv/bin/python benchmarks/data/motion/generate.py --seed 20261208 --out sixth
 
 Writes ``fixes.csv.xz`` (what the trackers reported, noisy, in arrival order) and
 ``truth.json.xz`` (what the vehicles really did) next to this file, or in ``--out`` (relative
@@ -13,7 +14,8 @@ and checked on; ``heldout/`` (seed 20250417) is a second week nobody looked at w
 ``validation/`` (seed 20250529) a third, made after the detector's changes for the exact trip
 count and scored only once they were done; ``fourth/`` (seed 20251207) a fourth, made when
 arrivals after a silence began to be dated along the road and scored only before and after;
-``fifth/`` (seed 20261207) a fifth, made once all four had been studied.
+``fifth/`` (seed 20261207) a fifth, made once all four had been studied; ``sixth/`` (seed
+20261208) a sixth, made after the changes the fifth led to.
 
 How the truth is made. The fleet simulator's motion model (``telematics/simulator/motion.py``)
 drives six municipal vehicles over five days (Thursday to the following Monday, a weekend
