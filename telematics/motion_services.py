@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone as django_timezone
 
 from telematics.models import Device, DeviceAssignment, Position
 from telematics.motion.events import EventConfig
@@ -419,12 +420,7 @@ def motion_process_device(
         log.warning("motion.unknown_device device=%s", device_id)
         return None
     municipality = device.municipality
-    vehicle_id = _Assignments(device).vehicle_at(earliest) if earliest else None
-    vehicle = None
-    if vehicle_id is not None:
-        from fleet.models import Vehicle
-
-        vehicle = Vehicle.objects.filter(pk=vehicle_id).first()
+    vehicle = _vehicle_for(device, earliest)
     config = motion_config_for(vehicle, municipality)
     fences = geofence_index_for(municipality)
     road = _road_distance_for(municipality) if use_streets else None
@@ -454,6 +450,30 @@ def motion_process_device(
         result.rebuilt_from.isoformat() if result.rebuilt_from else "start",
     )
     return result
+
+
+def _vehicle_for(device: Device, earliest: datetime | None) -> Any | None:
+    """The vehicle whose category settings and department calendar apply to this update: the
+    one the device was in at ``earliest`` (a full rebuild: at its first stored position), else
+    the one it is in now. Incremental updates and full rebuilds must agree on it, or the same
+    positions give different trips."""
+    when = earliest
+    if when is None:
+        when = (
+            Position.objects.filter(device=device)
+            .order_by("fix_time")
+            .values_list("fix_time", flat=True)
+            .first()
+        )
+    assignments = _Assignments(device)
+    vehicle_id = assignments.vehicle_at(when) if when is not None else None
+    if vehicle_id is None:
+        vehicle_id = assignments.vehicle_at(django_timezone.now())
+    if vehicle_id is None:
+        return None
+    from fleet.models import Vehicle
+
+    return Vehicle.objects.filter(pk=vehicle_id).first()
 
 
 def enqueue_notifications(device_id: int) -> None:

@@ -14,13 +14,18 @@ from telematics.models import (
     Geofence,
     MotionCheckpoint,
     MotionEvent,
+    MotionSettings,
     Position,
     Stop,
     Trip,
 )
 from telematics.motion.geofence import GeofenceError
-from telematics.motion_services import geofences_import, motion_process_device
-from telematics.tasks import process_positions
+from telematics.motion_services import (
+    geofences_import,
+    motion_config_for,
+    motion_process_device,
+)
+from telematics.tasks import motion_rebuild, process_positions
 from tests.factories import DriverFactory, MunicipalityFactory, VehicleFactory
 
 from .conftest import FixBuilder, to_latlon
@@ -215,3 +220,40 @@ def test_positions_of_a_week_ago_do_not_create_a_phantom_trip(setup) -> None:
     assert Trip.objects.count() == 0
     assert all(s.distance_m == 0.0 for s in DailySummary.objects.all())
     assert DailySummary.objects.filter(day=date(2025, 3, 4) + timedelta(days=7)).exists()
+
+
+def test_category_settings_apply_alike_to_live_updates_and_full_rebuilds(setup) -> None:
+    town, vehicle, device = setup
+    # Both trips (2000 m and 1500 m) are shorter than this vehicle category's minimum.
+    MotionSettings.objects.create(
+        municipality=town, category=vehicle.category, min_trip_distance_m=5000
+    )
+    fixes = two_trips()
+    earliest = store_positions(device, vehicle, fixes)
+    process_positions(device.pk, earliest.isoformat(), max(f.fix_time for f in fixes).isoformat())
+    live = trip_rows()
+
+    motion_rebuild(device.pk)
+    assert trip_rows() == live == []
+    process_positions(device.pk, "not a date", "not a date either")
+    assert trip_rows() == []
+
+
+def test_settings_fall_back_from_category_to_municipality_to_defaults(setup) -> None:
+    town, vehicle, _device = setup
+    MotionSettings.objects.create(
+        municipality=town, min_trip_distance_m=300, speed_limit_kmh=50, idle_min_duration_s=None
+    )
+    MotionSettings.objects.create(
+        municipality=town, category=vehicle.category, min_trip_distance_m=5000
+    )
+    other = VehicleFactory(municipality=town, category="bus")
+    assert vehicle.category != "bus"
+
+    own = motion_config_for(vehicle, town)
+    assert own.trips.min_trip_distance_m == 5000  # the category's row
+    assert own.events.speed_limit_kmh == 50  # empty in the category's row: the municipality's
+    assert own.events.idle_min_duration_s == 300.0  # empty in both: the detector's default
+    assert motion_config_for(other, town).trips.min_trip_distance_m == 300
+    assert motion_config_for(None, town).trips.min_trip_distance_m == 300
+    assert motion_config_for(vehicle, MunicipalityFactory()).trips.min_trip_distance_m == 200.0
