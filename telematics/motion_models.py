@@ -10,6 +10,7 @@ so a rebuild from a checkpoint deletes exactly what it recomputes.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -136,6 +137,44 @@ class WorkingCalendar(models.Model):
 
     def __str__(self) -> str:
         return f"{self.municipality_id} {self.department_id or '*'}"
+
+    def clean(self) -> None:
+        """Refuses what the motion processing cannot read: it would log the row and work with
+        the default hours instead, unseen by whoever saved it."""
+        from datetime import date
+
+        from telematics.motion_services import calendar_from_row
+
+        errors = {}
+        for field in ("extra_holidays", "extra_working_days"):
+            values = getattr(self, field)
+            try:
+                if not isinstance(values, list):
+                    raise TypeError(values)
+                for value in values:
+                    date.fromisoformat(value)
+            except (TypeError, ValueError):
+                errors[field] = _("Expected a list of dates written YYYY-MM-DD.")
+        week = self.week
+        try:
+            # Lists all the way down: calendar_from_row would also unpack a two-key object.
+            if not isinstance(week, list) or not all(
+                isinstance(day, list) and all(isinstance(shift, list) for shift in day)
+                for day in week
+            ):
+                raise TypeError(week)
+            if week:  # empty: the default hours
+                calendar_from_row(WorkingCalendar(week=week), "UTC")
+        except (AttributeError, TypeError, ValueError):
+            errors["week"] = _(
+                "Expected a list of seven days, Monday first; each day a list of "
+                '["HH:MM", "HH:MM"] shifts (start, end, the end after the start), and [] for a '
+                'day off. Monday to Friday 07:00-15:00 is [[["07:00", "15:00"]], '
+                '[["07:00", "15:00"]], [["07:00", "15:00"]], [["07:00", "15:00"]], '
+                '[["07:00", "15:00"]], [], []].'
+            )
+        if errors:
+            raise ValidationError(errors)
 
 
 class _Output(models.Model):

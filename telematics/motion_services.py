@@ -154,6 +154,9 @@ def motion_config_for(vehicle: Any | None, municipality: Any) -> MotionConfig:
 
 
 def calendar_for(vehicle: Any | None, municipality: Any) -> PureCalendar:
+    """The vehicle's department calendar, else the municipality's, else the default one. A row
+    that cannot be parsed (saved before validation, or by hand) is logged and replaced by the
+    default, so one bad calendar does not stop the municipality's motion processing."""
     department_id = getattr(vehicle, "department_id", None)
     rows = list(
         WorkingCalendar.objects.filter(municipality=municipality).filter(
@@ -165,7 +168,17 @@ def calendar_for(vehicle: Any | None, municipality: Any) -> PureCalendar:
     tz = municipality.timezone or "Europe/Athens"
     if row is None or not row.week:
         return PureCalendar(timezone=tz)
-    return calendar_from_row(row, tz)
+    try:
+        return calendar_from_row(row, tz)
+    except (AttributeError, TypeError, ValueError) as exc:
+        log.warning(
+            "motion.calendar_unusable calendar=%s municipality=%s department=%s error=%s",
+            row.pk,
+            row.municipality_id,
+            row.department_id,
+            exc,
+        )
+        return PureCalendar(timezone=tz)
 
 
 def calendar_from_row(row: WorkingCalendar, tz: str) -> PureCalendar:

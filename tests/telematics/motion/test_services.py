@@ -18,6 +18,7 @@ from telematics.models import (
     Position,
     Stop,
     Trip,
+    WorkingCalendar,
 )
 from telematics.motion.geofence import GeofenceError
 from telematics.motion_services import (
@@ -257,3 +258,14 @@ def test_settings_fall_back_from_category_to_municipality_to_defaults(setup) -> 
     assert motion_config_for(other, town).trips.min_trip_distance_m == 300
     assert motion_config_for(None, town).trips.min_trip_distance_m == 300
     assert motion_config_for(vehicle, MunicipalityFactory()).trips.min_trip_distance_m == 200.0
+
+
+def test_a_calendar_row_that_cannot_be_read_is_logged_and_processing_goes_on(setup, caplog) -> None:
+    town, vehicle, device = setup
+    # Saved around the validation (by hand, or before it existed): one shift a day, not a list.
+    bad = WorkingCalendar.objects.create(municipality=town, week=[["07:00", "15:00"]] * 7)
+    store_positions(device, vehicle, two_trips())
+    with caplog.at_level("WARNING", logger="telematics.motion"):
+        motion_process_device(device_id=device.pk, earliest=None, use_streets=False)
+    assert Trip.objects.count() == 2
+    assert f"motion.calendar_unusable calendar={bad.pk} " in caplog.text
