@@ -206,8 +206,17 @@ def _thinned(rows, total: int, limit: int) -> list:
 
 
 def vehicle_day_history(*, vehicle: Any, day: date, tz_name: str) -> dict[str, Any]:
-    """Track points, trips, stops and events of one vehicle over one local day, as plain data."""
+    """Track points, trips, stops and events of one vehicle over one local day, as plain data.
+
+    Times come twice: ISO in UTC for the replay to seek by, and ``*_local`` wall-clock strings
+    in the municipality's zone for people to read (a dispatcher in Chania does not think in UTC).
+    """
     start, end = local_day_bounds(day, tz_name)
+    tz = ZoneInfo(tz_name or "Europe/Athens")
+
+    def local(moment: datetime, fmt: str = "%H:%M") -> str:
+        return moment.astimezone(tz).strftime(fmt)
+
     rows = Position.objects.filter(
         vehicle=vehicle, fix_time__gte=start, fix_time__lt=end, valid=True
     ).order_by("fix_time")
@@ -225,6 +234,8 @@ def vehicle_day_history(*, vehicle: Any, day: date, tz_name: str) -> dict[str, A
             "id": t.pk,
             "start": t.start_time.isoformat(),
             "end": t.end_time.isoformat(),
+            "start_local": local(t.start_time),
+            "end_local": local(t.end_time),
             "from": t.start_place,
             "to": t.end_place,
             "km": round(t.distance_m / 1000.0, 2),
@@ -238,6 +249,8 @@ def vehicle_day_history(*, vehicle: Any, day: date, tz_name: str) -> dict[str, A
             "id": s.pk,
             "start": s.start_time.isoformat(),
             "end": s.end_time.isoformat(),
+            "start_local": local(s.start_time),
+            "end_local": local(s.end_time),
             "place": s.place,
             "lat": s.latitude,
             "lon": s.longitude,
@@ -251,6 +264,7 @@ def vehicle_day_history(*, vehicle: Any, day: date, tz_name: str) -> dict[str, A
             "type": e.type,
             "label": event_label(e.type),
             "time": e.time.isoformat(),
+            "time_local": local(e.time, "%H:%M:%S"),
             "lat": e.latitude,
             "lon": e.longitude,
             "facts": e.facts,
@@ -260,6 +274,7 @@ def vehicle_day_history(*, vehicle: Any, day: date, tz_name: str) -> dict[str, A
         ).order_by("time")[:2000]
     ]
     return {
+        "timezone": tz.key,
         "track": track,
         "trips": trips,
         "stops": stops,

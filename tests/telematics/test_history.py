@@ -72,7 +72,29 @@ def test_history_shows_the_local_day(municipality_a, users_a, web_client_for):
     assert [t["id"] for t in data["trips"]] == [trip.pk]
     assert [s["place"] for s in data["stops"]] == ["Χαλέπα"]
     assert [e["type"] for e in data["events"]] == ["idling"]
-    assert "Σούδα" in response.content.decode()
+    html = response.content.decode()
+    assert "Σούδα" in html
+    # The trip ran 08:00-08:20 UTC, the stop began 08:20 UTC and the event came at 08:10 UTC:
+    # the lists read Athens time, two hours on, and name no UTC.
+    assert "10:00–10:20 ·" in html
+    assert "10:20 · Χαλέπα" in html
+    assert "10:10:00 · Idling" in html
+    assert "08:00–08:20" not in html
+    assert "UTC" not in html
+    # The replay clock formats in the same zone, whatever the browser's own.
+    assert data["timezone"] == "Europe/Athens"
+    assert data["events"][0]["time_local"] == "10:10:00"
+
+
+def test_history_reads_the_municipalitys_own_time_zone(municipality_a, users_a, web_client_for):
+    municipality_a.timezone = "Europe/Lisbon"  # UTC+0 in March
+    municipality_a.save()
+    vehicle = VehicleFactory(municipality=municipality_a)
+    TripFactory(municipality=municipality_a, vehicle=vehicle)  # 08:00-08:20 UTC
+    client = web_client_for(users_a[Role.DISPATCHER])
+    response = client.get("/telematics/history/", {"vehicle": vehicle.pk, "day": "2026-03-10"})
+    assert "08:00–08:20 ·" in response.content.decode()
+    assert _history(response)["timezone"] == "Europe/Lisbon"
 
 
 def test_a_long_day_is_thinned_to_the_limit_not_cut_off_at_its_end(municipality_a, monkeypatch):
@@ -169,6 +191,26 @@ def test_events_list_filters_and_hides_other_municipalities(
     assert theirs.pk not in listed
 
 
+def test_events_list_reads_a_summary_in_local_time_not_raw_facts(
+    municipality_a, users_a, web_client_for
+):
+    MotionEventFactory(
+        municipality=municipality_a,
+        type="overspeed",
+        time=datetime(2026, 3, 10, 22, 30, tzinfo=UTC),  # 00:30 on the 11th in Athens
+        facts={"max_speed_kmh": 85.4, "limit_kmh": 50, "end_time": "2026-03-10T22:31:00+00:00"},
+    )
+    client = web_client_for(users_a[Role.DISPATCHER])
+    html = client.get("/telematics/events/").content.decode()
+    assert "<td>Overspeed (85 km/h, limit 50 km/h)</td>" in html
+    assert "max_speed_kmh" not in html
+    assert "end_time" not in html
+    assert "11/03/2026 00:30:00" in html
+    assert "22:30" not in html
+    # The history link opens the local day the event belongs to.
+    assert "day=2026-03-11" in html
+
+
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -198,7 +240,8 @@ def test_history_replay_moves_the_marker_in_a_real_browser(live_server, municipa
     errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        context = browser.new_context()
+        # A browser far from Athens: the clock must still read the municipality's time.
+        context = browser.new_context(timezone_id="America/New_York")
         context.add_cookies(
             [
                 {
@@ -213,6 +256,20 @@ def test_history_replay_moves_the_marker_in_a_real_browser(live_server, municipa
         page.goto(f"{live_server.url}/telematics/history/?vehicle={vehicle.pk}&day=2026-03-10")
         page.wait_for_function("document.getElementById('history-clock').textContent !== ''")
         assert page.locator("#history-slider").input_value() == "0"
+        clock = page.locator("#history-clock")
+        assert clock.inner_text() == "10:00:00 · 30 km/h"  # 08:00 UTC, in Athens
+        page.select_option("#history-speed", "60")  # one fix a second
+        page.click("#history-play")
+        page.wait_for_function(
+            "Number(document.getElementById('history-slider').value) >= 2", timeout=15_000
+        )
+        page.click("#history-play")  # pause
+        assert page.locator("#history-play").inner_text() == "Play"
+        paused_at, paused_clock = page.locator("#history-slider").input_value(), clock.inner_text()
+        assert paused_clock.startswith("10:0")
+        page.wait_for_timeout(2_500)  # at ×60 that would be two more fixes
+        assert page.locator("#history-slider").input_value() == paused_at
+        assert clock.inner_text() == paused_clock
         page.select_option("#history-speed", "1200")  # 20 minutes of track a second
         page.click("#history-play")
         # Bounds the wait, it is not a measure of speed.
@@ -220,9 +277,11 @@ def test_history_replay_moves_the_marker_in_a_real_browser(live_server, municipa
             "Number(document.getElementById('history-slider').value) >= 29", timeout=15_000
         )
         assert page.locator("#history-play").inner_text() == "Play"  # stopped at the end
+        assert clock.inner_text().startswith("10:29:00 · ")
         # The stop's name is shown as text, never as markup.
         assert page.locator(".leaflet-interactive").count() >= 3  # track, stop, event
-        assert page.locator("#history-stops li").inner_text().endswith("Οδός <b>Α</b> · 40 min")
+        stop_line = page.locator("#history-stops li").inner_text()
+        assert stop_line == "10:20 · Οδός <b>Α</b> · 40 min"
         # Let the base map's streets request finish before the server goes away.
         page.wait_for_load_state("networkidle")
         browser.close()
