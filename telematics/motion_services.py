@@ -12,6 +12,7 @@ the same range twice, or ranges out of order, gives the same rows.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone as django_timezone
+from shapely.errors import ShapelyError
 
 from telematics.models import Device, DeviceAssignment, Position
 from telematics.motion.events import EventConfig
@@ -197,12 +199,20 @@ def calendar_from_row(row: WorkingCalendar, tz: str) -> PureCalendar:
 
 _index_cache: dict[int, tuple[Any, GeofenceIndex]] = {}
 
+# The id of the municipality's own boundary among its geofences: geofence rows have integer ids,
+# so a string cannot clash with one. Events leaving it carry it as their "geofence" fact.
+MUNICIPALITY_BOUNDARY_ID = "municipality-boundary"
+
 
 def geofence_index_for(municipality: Any) -> GeofenceIndex:
     """The municipality's active geofences (plus its boundary) behind one spatial index,
-    cached per process until a geofence changes."""
+    cached per process until a geofence or the boundary changes."""
     rows = Geofence.objects.filter(municipality=municipality, active=True)
-    stamp = (rows.count(), max((g.updated_at for g in rows.only("updated_at")), default=None))
+    stamp = (
+        rows.count(),
+        max((g.updated_at for g in rows.only("updated_at")), default=None),
+        json.dumps(municipality.boundary, sort_keys=True, default=str),
+    )
     cached = _index_cache.get(municipality.pk)
     if cached is not None and cached[0] == stamp:
         return cached[1]
@@ -221,9 +231,33 @@ def geofence_index_for(municipality: Any) -> GeofenceIndex:
             )
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("motion.geofence_unusable geofence=%s error=%s", row.pk, exc)
+    if not any(f.role == "boundary" for f in fences):
+        boundary = _municipality_boundary(municipality)
+        if boundary is not None:
+            fences.append(boundary)
     index = GeofenceIndex(fences)
     _index_cache[municipality.pk] = (stamp, index)
     return index
+
+
+def _municipality_boundary(municipality: Any) -> Any | None:
+    """``Municipality.boundary`` (a GeoJSON polygon, bare or in a Feature) as a boundary fence,
+    so leaving the municipality is reported without importing it as a geofence too. A boundary
+    geofence row, when there is one, is used instead (two would report each crossing twice)."""
+    geometry = municipality.boundary
+    if not geometry:
+        return None
+    try:
+        if geometry.get("type") == "Feature":
+            geometry = geometry["geometry"]
+        if geometry.get("type") not in ("Polygon", "MultiPolygon"):
+            raise ValueError(f"a boundary must be a polygon, not {geometry.get('type')!r}")
+        return geofence_from_geojson(
+            MUNICIPALITY_BOUNDARY_ID, geometry, name=municipality.name, role="boundary"
+        )
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError, ShapelyError) as exc:
+        log.warning("motion.boundary_unusable municipality=%s error=%s", municipality.pk, exc)
+        return None
 
 
 def _road_distance_for(municipality: Any) -> RoadDistance | None:

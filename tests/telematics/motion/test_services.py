@@ -22,6 +22,7 @@ from telematics.models import (
 )
 from telematics.motion.geofence import GeofenceError
 from telematics.motion_services import (
+    MUNICIPALITY_BOUNDARY_ID,
     geofences_import,
     motion_config_for,
     motion_process_device,
@@ -269,3 +270,55 @@ def test_a_calendar_row_that_cannot_be_read_is_logged_and_processing_goes_on(set
         motion_process_device(device_id=device.pk, earliest=None, use_streets=False)
     assert Trip.objects.count() == 2
     assert f"motion.calendar_unusable calendar={bad.pk} " in caplog.text
+
+
+def boundary_to_1000_m_east() -> dict:
+    """A square around the start; the first trip of ``two_trips`` (2000 m east) crosses its
+    east edge at 1000 m and the second stays outside."""
+    corners = [(-500, -500), (1000, -500), (1000, 500), (-500, 500), (-500, -500)]
+    ring = [list(reversed(to_latlon(east, north))) for east, north in corners]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def test_driving_out_of_the_municipality_boundary_is_reported_without_a_boundary_geofence(
+    setup,
+) -> None:
+    town, vehicle, device = setup
+    town.boundary = {"type": "Feature", "geometry": boundary_to_1000_m_east()}
+    town.save()
+    store_positions(device, vehicle, two_trips())
+    motion_process_device(device_id=device.pk, earliest=None, use_streets=False)
+
+    (event,) = MotionEvent.objects.filter(type__startswith="boundary")
+    assert event.type == "boundary_exit"
+    assert event.facts == {"geofence": MUNICIPALITY_BOUNDARY_ID, "geofence_name": town.name}
+    # Where it left: the first fix past the east edge (fixes are 100 m apart).
+    assert to_latlon(1000, 0)[1] < event.longitude <= to_latlon(1101, 0)[1]
+    assert not MotionEvent.objects.filter(type__startswith="geofence").exists()
+
+
+def test_a_boundary_geofence_row_replaces_the_municipality_boundary_not_doubles_it(setup) -> None:
+    town, vehicle, device = setup
+    town.boundary = boundary_to_1000_m_east()
+    town.save()
+    (row,) = geofences_import(
+        municipality=town,
+        data={"type": "Feature", "properties": {"name": "Όρια"}, "geometry": town.boundary},
+        role="boundary",
+    )
+    store_positions(device, vehicle, two_trips())
+    motion_process_device(device_id=device.pk, earliest=None, use_streets=False)
+    (event,) = MotionEvent.objects.filter(type__startswith="boundary")
+    assert event.facts == {"geofence": row.pk, "geofence_name": "Όρια"}
+
+
+def test_a_municipality_boundary_that_is_not_a_polygon_is_logged_and_ignored(setup, caplog) -> None:
+    town, vehicle, device = setup
+    town.boundary = {"type": "Polygon", "coordinates": "nonsense"}
+    town.save()
+    store_positions(device, vehicle, two_trips())
+    with caplog.at_level("WARNING", logger="telematics.motion"):
+        motion_process_device(device_id=device.pk, earliest=None, use_streets=False)
+    assert Trip.objects.count() == 2
+    assert not MotionEvent.objects.filter(type__startswith="boundary").exists()
+    assert f"motion.boundary_unusable municipality={town.pk} " in caplog.text
