@@ -39,14 +39,14 @@ def event_summary(event_type: str, facts: dict[str, Any] | None) -> str:
     if event_type == "overspeed" and "max_speed_kmh" in facts:
         detail = _("%(speed)s km/h, limit %(limit)s km/h") % {
             "speed": round(facts["max_speed_kmh"]),
-            "limit": facts.get("limit_kmh") if facts.get("limit_kmh") is not None else "?",
+            "limit": round(facts["limit_kmh"]) if facts.get("limit_kmh") is not None else "?",
         }
     elif event_type == "idling" and "duration_s" in facts:
         detail = _("%(minutes)s min") % {"minutes": round(facts["duration_s"] / 60)}
     elif event_type == "tracker_online" and "silent_s" in facts:
         detail = _("silent for %(minutes)s min") % {"minutes": round(facts["silent_s"] / 60)}
     elif event_type == "fuel_drop" and "drop" in facts:
-        detail = _("%(drop)s%% of the tank") % {"drop": facts["drop"]}
+        detail = _("%(drop)s%% of the tank") % {"drop": round(facts["drop"])}
     elif facts.get("geofence_name"):
         detail = str(facts["geofence_name"])
     return f"{label} ({detail})" if detail else label

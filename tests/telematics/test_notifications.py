@@ -460,3 +460,17 @@ def test_the_django_admin_lists_notifications_in_a_fixed_number_of_queries(town,
     NotificationDispatch.objects.all().delete()
     MotionEvent.objects.all().delete()
     assert queries_listing(5) == few
+
+
+def test_summary_figures_are_whole_numbers_as_people_read_them() -> None:
+    # Limits come from a float field and the fuel drop from a difference of readings: a line
+    # of text reads "limit 50 km/h" and "12% of the tank", not "50.0" or "12.35".
+    from django.utils import translation
+
+    from notifications.selectors import event_summary
+
+    with translation.override("en"):
+        overspeed = event_summary("overspeed", {"max_speed_kmh": 84.6, "limit_kmh": 50.0})
+        fuel = event_summary("fuel_drop", {"before": 60.0, "after": 47.65, "drop": 12.35})
+    assert overspeed.endswith("(85 km/h, limit 50 km/h)")
+    assert fuel.endswith("(12% of the tank)")
