@@ -477,7 +477,9 @@ def motion_process_device(
         Device.objects.select_for_update().filter(pk=device.pk).first()
         store = DatabaseMotionStore(device)
         result = motion_update(store, config, fences, earliest_new=earliest, road_distance=road)
-        _name_trips(device, store.saved.get(Trip, []), municipality, use_streets)
+        router = _street_router(municipality) if use_streets else None
+        _name_trips(device, store.saved.get(Trip, []), router)
+        _name_stops(store.saved.get(Stop, []), router)
         _name_events(device, store.saved.get(MotionEvent, []))
         touched = _touched_days(store, result, municipality.timezone or "Europe/Athens")
         for vid, days in touched.items():
@@ -558,7 +560,17 @@ def _touched_days(
     return touched
 
 
-def _name_trips(device: Device, trips: list[Trip], municipality: Any, use_streets: bool) -> None:
+def _street_router(municipality: Any) -> Any | None:
+    """The router whose street graph names places, or ``None`` when the municipality has none."""
+    try:
+        from dispatch.routing.registry import RoutingUnavailable, router_for
+
+        return router_for(municipality)
+    except (ImportError, RoutingUnavailable, OSError, ValueError):
+        return None
+
+
+def _name_trips(device: Device, trips: list[Trip], router: Any | None) -> None:
     """Driver (tag reported, else an approved movement order) and street names of new trips."""
     if not trips:
         return
@@ -569,14 +581,6 @@ def _name_trips(device: Device, trips: list[Trip], municipality: Any, use_street
         d.tag_id: d.pk
         for d in Driver.objects.filter(municipality_id=device.municipality_id, tag_id__in=tags)
     }
-    router = None
-    if use_streets:
-        try:
-            from dispatch.routing.registry import RoutingUnavailable, router_for
-
-            router = router_for(municipality)
-        except (ImportError, RoutingUnavailable, OSError, ValueError):
-            router = None
     changed = []
     for trip in trips:
         driver_id = next((by_tag[t] for t in trip.driver_tags if t in by_tag), None)
@@ -588,6 +592,21 @@ def _name_trips(device: Device, trips: list[Trip], municipality: Any, use_street
             trip.end_place = _street(router, trip.end_lat, trip.end_lon)
         changed.append(trip)
     Trip.objects.bulk_update(changed, ["driver", "start_place", "end_place"], batch_size=500)
+
+
+def _name_stops(stops: list[Stop], router: Any | None) -> None:
+    """Street names of new stops, as for trips (the history page lists stops by place)."""
+    if router is None:
+        return
+    changed = []
+    for stop in stops:
+        if stop.place:
+            continue
+        stop.place = _street(router, stop.latitude, stop.longitude)
+        if stop.place:
+            changed.append(stop)
+    if changed:
+        Stop.objects.bulk_update(changed, ["place"], batch_size=500)
 
 
 def _street(router: Any, lat: float, lon: float) -> str:

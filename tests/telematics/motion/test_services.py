@@ -322,3 +322,22 @@ def test_a_municipality_boundary_that_is_not_a_polygon_is_logged_and_ignored(set
     assert Trip.objects.count() == 2
     assert not MotionEvent.objects.filter(type__startswith="boundary").exists()
     assert f"motion.boundary_unusable municipality={town.pk} " in caplog.text
+
+
+def test_stops_are_named_after_the_street_they_are_on(setup) -> None:
+    _town, vehicle, device = setup
+    store_positions(device, vehicle, two_trips())
+    motion_process_device(device_id=device.pk, earliest=None)
+
+    trips = list(Trip.objects.order_by("start_time"))
+    stops = list(Stop.objects.order_by("start_time"))
+    assert len(stops) == 3
+    # The first stop is on a street of Chania's graph; the other two lie east of its bounding
+    # box, where no street is near enough to name.
+    assert stops[0].place == "Χατζημιχάλη Γιάνναρη"
+    # Each trip leaves one stop and arrives at the next: the same spots, the same names.
+    assert [s.place for s in stops] == [
+        trips[0].start_place,
+        trips[1].start_place,
+        trips[1].end_place,
+    ]
