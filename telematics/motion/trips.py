@@ -737,13 +737,23 @@ class TripDetector:
     def _drove_to(self, held: Sample, s: Sample, before: Sample) -> bool:
         """Whether ``held`` (a fix showing driving inside a halt) was a real move that ended
         where ``s`` is, rather than a Doppler spike or a noisy fix: ``s`` has left ``before``,
-        the halt's last position, by more than GPS noise, towards ``held``."""
+        the halt's last position, towards ``held``, by more than GPS noise (or, less far, by
+        what the device's odometer counted)."""
         if not (self._driving(held, self._moving(held)) or self._hopped(before, held)):
             return False
         moved = haversine_m(before.lat, before.lon, s.lat, s.lon)
+        if haversine_m(held.lat, held.lon, s.lat, s.lon) >= moved:
+            return False
+        if moved > max(2.0 * self.odo_config.jitter_radius_m, self._scatter_m()):
+            return True
+        # Closer than GPS noise could put two fixes of a vehicle at rest: the device's odometer,
+        # when both fixes carry one, says whether the vehicle really covered the distance (a
+        # Doppler spike or a noisy fix does not turn the wheels), as it does for a hop.
+        covered = self._odometer_m(before, s)
         return (
-            moved > max(2.0 * self.odo_config.jitter_radius_m, self._scatter_m())
-            and haversine_m(held.lat, held.lon, s.lat, s.lon) < moved
+            covered is not None
+            and covered > 2.0 * self.config.fix_noise_m
+            and moved > 2.0 * self.config.fix_noise_m
         )
 
     def _odometer_m(self, before: Sample, after: Sample) -> float | None:

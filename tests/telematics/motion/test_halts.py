@@ -402,6 +402,35 @@ def test_hop_without_a_believable_odometer_is_judged_by_gps(counted_m: float | N
     assert len(stops) == 3
 
 
+def _hop_seen_rolling(odometer: bool) -> list[MotionFix]:
+    """A refuse truck at rest at 1000 m from 400 s to 530 s; at 540 s rolling at 10 km/h at
+    1012 m; at rest at 1022 m from 550 s to 600 s; then it drives on. With an odometer, it
+    counts 24 m by 540 s and 26 m by 550 s."""
+    b = drive_in(FixBuilder()).set(odometer=50_000.0 if odometer else None).park(140)
+    b.emit(1012, 0, 10.0, odometer=50_024.0 if odometer else None)
+    b.t += timedelta(seconds=10)
+    b.x = 1022
+    b.odometer = 50_026.0 if odometer else None
+    b.park(60).set(odometer=None).drive(1000, 0, 36).park(300)
+    return b.fixes
+
+
+def test_a_move_shorter_than_gps_noise_counted_by_the_odometer_ends_the_halt() -> None:
+    # The fixes at rest before and after lie 22 m apart, within what GPS noise can put between
+    # two fixes of a vehicle at rest (twice the 12 m jitter radius), so by GPS the rolling fix
+    # could be a Doppler spike. The odometer counted 26 m: the truck moved, and the halts are
+    # of 140 s and 50 s, neither a stop. As one halt it would have lasted 200 s.
+    trips, stops = run(_hop_seen_rolling(odometer=True))
+    assert len(trips) == 1
+    assert len(stops) == 2
+
+
+def test_a_move_shorter_than_gps_noise_without_an_odometer_is_no_hop() -> None:
+    trips, stops = run(_hop_seen_rolling(odometer=False))
+    assert len(trips) == 2
+    assert len(stops) == 3
+
+
 def _move_in_a_silence(odometer: bool) -> list[MotionFix]:
     """A refuse truck at rest at 1000 m from 400 s to 450 s; no fix for 100 s (a dropout);
     at rest 30 m further on from 550 s to 640 s, its odometer (when it has one) having counted
