@@ -34,6 +34,13 @@ def event_summary(event_type: str, facts: dict[str, Any] | None) -> str:
     from telematics.selectors import event_label
 
     label = event_label(event_type)
+    detail = event_detail(event_type, facts)
+    return f"{label} ({detail})" if detail else label
+
+
+def event_detail(event_type: str, facts: dict[str, Any] | None) -> str:
+    """The event's one telling figure (a speed against its limit, a duration, a place), or
+    "" when it has none; for a table whose other column already names the event."""
     facts = facts or {}
     detail = ""
     if event_type == "overspeed" and "max_speed_kmh" in facts:
@@ -49,4 +56,4 @@ def event_summary(event_type: str, facts: dict[str, Any] | None) -> str:
         detail = _("%(drop)s%% of the tank") % {"drop": round(facts["drop"])}
     elif facts.get("geofence_name"):
         detail = str(facts["geofence_name"])
-    return f"{label} ({detail})" if detail else label
+    return detail

@@ -20,7 +20,7 @@ from django.views.generic import TemplateView
 from fleet.models import Vehicle
 from fleet.permissions import CapabilityRequiredMixin
 from fleet.scoping import scope_queryset
-from notifications.selectors import event_summary
+from notifications.selectors import event_detail
 from telematics.motion_models import MotionEvent
 from telematics.selectors import (
     EVENT_LABELS,
@@ -110,7 +110,7 @@ class EventListView(CapabilityRequiredMixin, TemplateView):
         rows = list(page.object_list)
         for row in rows:
             row.label = event_label(row.type)
-            row.summary = event_summary(row.type, row.facts)
+            row.summary = event_detail(row.type, row.facts)
         query = params.copy()
         query.pop("page", None)
         context.update(
