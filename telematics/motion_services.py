@@ -12,7 +12,7 @@ the same range twice, or ranges out of order, gives the same rows.
 
 from __future__ import annotations
 
-import json
+import copy
 import logging
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, time, timedelta
@@ -211,7 +211,8 @@ def geofence_index_for(municipality: Any) -> GeofenceIndex:
     stamp = (
         rows.count(),
         max((g.updated_at for g in rows.only("updated_at")), default=None),
-        json.dumps(municipality.boundary, sort_keys=True, default=str),
+        # Compared by value (a copy is kept): a changed boundary rebuilds the index.
+        municipality.boundary,
     )
     cached = _index_cache.get(municipality.pk)
     if cached is not None and cached[0] == stamp:
@@ -236,7 +237,7 @@ def geofence_index_for(municipality: Any) -> GeofenceIndex:
         if boundary is not None:
             fences.append(boundary)
     index = GeofenceIndex(fences)
-    _index_cache[municipality.pk] = (stamp, index)
+    _index_cache[municipality.pk] = (copy.deepcopy(stamp), index)
     return index
 
 
@@ -477,9 +478,12 @@ def motion_process_device(
         Device.objects.select_for_update().filter(pk=device.pk).first()
         store = DatabaseMotionStore(device)
         result = motion_update(store, config, fences, earliest_new=earliest, road_distance=road)
-        router = _street_router(municipality) if use_streets else None
-        _name_trips(device, store.saved.get(Trip, []), router)
-        _name_stops(store.saved.get(Stop, []), router)
+        new_trips = store.saved.get(Trip, [])
+        new_stops = store.saved.get(Stop, [])
+        # Most updates close neither: no router lookup for them.
+        router = _street_router(municipality) if use_streets and (new_trips or new_stops) else None
+        _name_trips(device, new_trips, router)
+        _name_stops(new_stops, router)
         _name_events(device, store.saved.get(MotionEvent, []))
         touched = _touched_days(store, result, municipality.timezone or "Europe/Athens")
         for vid, days in touched.items():
