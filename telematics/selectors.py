@@ -215,7 +215,11 @@ def vehicle_day_history(*, vehicle: Any, day: date, tz_name: str) -> dict[str, A
     tz = ZoneInfo(tz_name or "Europe/Athens")
 
     def local(moment: datetime, fmt: str = "%H:%M") -> str:
-        return moment.astimezone(tz).strftime(fmt)
+        moment = moment.astimezone(tz)
+        if moment.date() != day:
+            # A trip or stop running over midnight: say which day its other end falls on.
+            fmt = "%d/%m " + fmt
+        return moment.strftime(fmt)
 
     rows = Position.objects.filter(
         vehicle=vehicle, fix_time__gte=start, fix_time__lt=end, valid=True

@@ -86,6 +86,33 @@ def test_history_shows_the_local_day(municipality_a, users_a, web_client_for):
     assert data["events"][0]["time_local"] == "10:10:00"
 
 
+def test_trips_and_stops_over_midnight_name_the_other_day(
+    municipality_a, users_a, web_client_for
+):
+    vehicle = VehicleFactory(municipality=municipality_a)
+    # Parked from 15:00 on the 9th to 07:00 on the 10th, then a trip from 23:50 to 00:10 on the
+    # 11th (Athens, UTC+2).
+    StopFactory(
+        municipality=municipality_a,
+        vehicle=vehicle,
+        place="Αμαξοστάσιο",
+        start_time=datetime(2026, 3, 9, 13, 0, tzinfo=UTC),
+        end_time=datetime(2026, 3, 10, 5, 0, tzinfo=UTC),
+        duration_s=16 * 3600.0,
+    )
+    TripFactory(
+        municipality=municipality_a,
+        vehicle=vehicle,
+        start_time=datetime(2026, 3, 10, 21, 50, tzinfo=UTC),
+        end_time=datetime(2026, 3, 10, 22, 10, tzinfo=UTC),
+    )
+    client = web_client_for(users_a[Role.DISPATCHER])
+    response = client.get("/telematics/history/", {"vehicle": vehicle.pk, "day": "2026-03-10"})
+    html = response.content.decode()
+    assert "09/03 15:00 · Αμαξοστάσιο · 960 min" in html
+    assert "23:50–11/03 00:10 ·" in html
+
+
 def test_history_reads_the_municipalitys_own_time_zone(municipality_a, users_a, web_client_for):
     municipality_a.timezone = "Europe/Lisbon"  # UTC+0 in March
     municipality_a.save()
