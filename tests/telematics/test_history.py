@@ -86,9 +86,7 @@ def test_history_shows_the_local_day(municipality_a, users_a, web_client_for):
     assert data["events"][0]["time_local"] == "10:10:00"
 
 
-def test_trips_and_stops_over_midnight_name_the_other_day(
-    municipality_a, users_a, web_client_for
-):
+def test_trips_and_stops_over_midnight_name_the_other_day(municipality_a, users_a, web_client_for):
     vehicle = VehicleFactory(municipality=municipality_a)
     # Parked from 15:00 on the 9th to 07:00 on the 10th, then a trip from 23:50 to 00:10 on the
     # 11th (Athens, UTC+2).
