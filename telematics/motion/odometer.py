@@ -259,7 +259,12 @@ class GpsDistance:
     ) -> GpsDistance:
         self = cls(config, road_distance)
         self.anchor = Sample.from_list(data["anchor"]) if data.get("anchor") else None
-        self.last = Sample.from_list(data["last"]) if data.get("last") else None
+        if data.get("last") and data["last"] == data.get("anchor"):
+            # One sample, as before the checkpoint: the spike test asks whether the last
+            # sample is the anchor itself.
+            self.last = self.anchor
+        else:
+            self.last = Sample.from_list(data["last"]) if data.get("last") else None
         self.integral = float(data.get("integral", 0.0))
         self.integral_ok = bool(data.get("integral_ok", True))
         self.integral_known = bool(data.get("integral_known", True))
