@@ -128,6 +128,7 @@ class GpsDistance:
         "integral_ok",
         "integral_known",
         "speed_seen",
+        "speeds_live",
         "still",
         "road_distance",
     )
@@ -141,6 +142,9 @@ class GpsDistance:
         self.integral_ok = True  # ...and precise: every interval short, both ends moving
         self.integral_known = True  # ...and every interval had both speeds
         self.speed_seen = False  # some interval had a moving speed at one end
+        # The receiver has reported a moving speed at some time: its speeds are live, so two
+        # standstill speeds mean standing still (a receiver stuck at 0 never sets this).
+        self.speeds_live = False
         self.still = True  # every interval reported standstill speeds at both ends
 
     def reset(self, sample: Sample | None) -> None:
@@ -176,6 +180,7 @@ class GpsDistance:
                 self.integral_ok = False
             if max(v0, v1) >= config.integral_min_speed_kmh:
                 self.speed_seen = True
+                self.speeds_live = True
         else:
             self.integral_ok = False
             self.integral_known = False
@@ -212,8 +217,9 @@ class GpsDistance:
                 self.integral_known = False
         if config.use_reported_speed and self.integral_known:
             est = self.integral
+            standing = v0 is not None and v1 is not None and max(v0, v1) < config.still_speed_kmh
             if (
-                self.speed_seen
+                (self.speed_seen or (self.speeds_live and standing))
                 and anchor is last
                 and v0 is not None
                 and v1 is not None
@@ -247,6 +253,7 @@ class GpsDistance:
             "integral_ok": self.integral_ok,
             "integral_known": self.integral_known,
             "speed_seen": self.speed_seen,
+            "speeds_live": self.speeds_live,
             "still": self.still,
         }
 
@@ -269,6 +276,7 @@ class GpsDistance:
         self.integral_ok = bool(data.get("integral_ok", True))
         self.integral_known = bool(data.get("integral_known", True))
         self.speed_seen = bool(data.get("speed_seen", False))
+        self.speeds_live = bool(data.get("speeds_live", False))
         self.still = bool(data.get("still", True))
         return self
 

@@ -130,6 +130,27 @@ def test_multipath_spike_is_caught_across_a_checkpoint() -> None:
         assert metres == pytest.approx(166.7, abs=0.5), cut
 
 
+def test_multipath_spike_at_rest_adds_nothing() -> None:
+    # A car drove up, stopped, and its phone threw one fix 150 m off while it stood: Doppler
+    # 0.6-1.0 km/h at both ends of both intervals. Only the drive up counts.
+    samples = [
+        sample(0, -41.7, 0, 30.0),
+        sample(5, 0, 0, 0.0),
+        sample(10, 0, 1, 0.6),
+        sample(15, 0, 150, 1.0),
+        sample(20, 1, 0, 0.8),
+        sample(25, 0, 0, 0.4),
+    ]
+    assert step_total(samples) == pytest.approx(41.7, abs=3.0)
+
+
+def test_fixes_far_apart_from_a_receiver_whose_speed_never_moves_still_count() -> None:
+    # A receiver stuck at 0 km/h (it has never reported a moving speed): its fixes 130 m apart
+    # every 10 s are the only evidence of the drive, not spikes.
+    samples = [sample(10 * i, 130.0 * i, 0, 0.0) for i in range(5)]
+    assert step_total(samples) == pytest.approx(520.0, abs=1.0)
+
+
 def test_long_interval_stop_and_go_is_not_mistaken_for_a_spike() -> None:
     # 15 s apart, 6 km/h then 1 km/h, 72 m apart: a truck can do that (accelerate, brake).
     samples = [sample(0, 0, 0, 6.0), sample(15, 72.5, 0, 1.0)]

@@ -200,3 +200,27 @@ def test_empty_update_is_harmless() -> None:
     result = motion_update(store, CONFIG, FENCES, earliest_new=datetime(2025, 1, 1, tzinfo=UTC))
     assert result.accepted == 0
     assert store.outputs == [] and store.provisional == []
+
+
+def _drive_past(offset_north: float) -> list[MotionFix]:
+    """A phone every 5 s at 30 km/h on a straight 883 m road; one fix ``offset_north`` off it."""
+    b = FixBuilder(interval=5.0).park(300).drive(400, 0, 30.0)
+    b.emit(b.x + 41.7, b.y + offset_north, 30.0)
+    b.t += timedelta(seconds=5)
+    return b.move_to(b.x + 41.7, b.y).drive(400, 0, 30.0).park(600).fixes
+
+
+def test_a_reflection_at_the_end_of_a_batch_is_caught_in_the_next_one() -> None:
+    # Wherever a batch ends, the trip comes out as in one pass, as long as without the
+    # reflection (it used to gain the 150 m back to the road when a batch ended on it).
+    (clean,) = [o for o in signature(reference(_drive_past(0.0)))[0] if isinstance(o, Trip)]
+    fixes = _drive_past(150.0)
+    one_pass = signature(reference(fixes))
+    (trip,) = [o for o in one_pass[0] if isinstance(o, Trip)]
+    assert trip.distance_m == pytest.approx(clean.distance_m, abs=5.0)
+    spike = next(i for i, f in enumerate(fixes) if f.latitude > to_latlon(0, 100)[0])
+    for cut in range(spike - 1, spike + 2):
+        store = InMemoryMotionStore()
+        deliver(store, fixes[: cut + 1])
+        deliver(store, fixes[cut + 1 :])
+        assert signature(store) == one_pass, cut

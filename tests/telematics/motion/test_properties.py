@@ -32,6 +32,13 @@ segment = st.one_of(
     ),
     st.tuples(st.just("gap"), st.integers(60, 9 * 86400)),
     st.tuples(st.just("glitch"), st.floats(-80, 80), st.floats(-170, 170)),
+    # Multipath: one fix thrown 50-200 m off where the vehicle is, with its speed or none.
+    st.tuples(
+        st.just("reflection"),
+        st.floats(50, 200),
+        st.floats(0, 2 * math.pi),
+        st.sampled_from([None, 0.0, 0.8, 30.0]),
+    ),
     st.tuples(st.just("ignition"), st.sampled_from([None, True, False])),
 )
 
@@ -49,6 +56,9 @@ def build(segments: list[tuple]) -> list[MotionFix]:
         elif kind == "glitch":
             b.fixes.append(MotionFix(b.t, seg[1], seg[2], True, 0.0, server_time=b.t))
             b.t += timedelta(seconds=5)
+        elif kind == "reflection":
+            b.emit(b.x + seg[1] * math.cos(seg[2]), b.y + seg[1] * math.sin(seg[2]), seg[3])
+            b.t += timedelta(seconds=b.interval)
         elif kind == "ignition":
             b.set(ignition=seg[1])
     return b.fixes
