@@ -133,6 +133,12 @@ class TripDetailSerializer(TripSerializer):
 
 
 class StopSerializer(serializers.ModelSerializer):
+    # Metres driven during the stop in moves too short to be trips (they count in the day's km).
+    moved_m = serializers.SerializerMethodField()
+
+    def get_moved_m(self, stop: Stop) -> float:
+        return round(sum(metres for _day, metres in stop.moved), 1)
+
     class Meta:
         model = Stop
         fields = [
@@ -145,6 +151,7 @@ class StopSerializer(serializers.ModelSerializer):
             "longitude",
             "place",
             "duration_s",
+            "moved_m",
             "closed",
         ]
         read_only_fields = fields

@@ -255,6 +255,8 @@ class Stop(_Output):
     place = models.CharField(_("place"), max_length=200, blank=True)
     duration_s = models.FloatField(_("duration (s)"))
     day_parts = models.JSONField(default=list, blank=True)  # [["YYYY-MM-DD", seconds], ...]
+    # Moves too short to be trips made during the stop: [["YYYY-MM-DD", metres], ...].
+    moved = models.JSONField(default=list, blank=True)
 
     class Meta:
         verbose_name = _("stop")

@@ -422,6 +422,7 @@ class DatabaseMotionStore:
                 longitude=out.longitude,
                 duration_s=out.duration_s,
                 day_parts=[[d.isoformat(), s] for d, s in out.day_parts],
+                moved=[[d.isoformat(), m] for d, m in out.moved],
             )
         if isinstance(out, PureEvent):
             return MotionEvent(
@@ -720,6 +721,7 @@ def daily_summaries_update(*, vehicle_id: int, days: list[date]) -> list[DailySu
             day_parts=tuple((date.fromisoformat(d), s) for d, s in r.day_parts),
             emitted_at=r.emitted_at,
             closed=r.closed,
+            moved=tuple((date.fromisoformat(d), m) for d, m in r.moved),
         )
         for r in Stop.objects.filter(**overlapping)
     ]

@@ -2,7 +2,9 @@
 
 A trip that crosses midnight counts its kilometres and times on the day each part was driven
 (from the trip's ``day_parts``, which the detector splits at local midnight as it goes); it is
-counted as a trip on the day it started. Stops are split the same way.
+counted as a trip on the day it started. Stops are split the same way. A day's kilometres
+also count the moves too short to be trips (across the depot yard, to the next bay), which the
+detector keeps on the stop they were folded into.
 
 Engine hours come, in order of preference, from the device's engine-hour meter, from ignition
 sessions, or, for trackers with neither (phones), from the time spent in trips.
@@ -78,8 +80,13 @@ def daily_summary(
                 first = part.start_time
             if last is None or part.end_time > last:
                 last = part.end_time
+    stop_list = list(stops)
     stopped = sum(
-        seconds for stop in stops for part_day, seconds in stop.day_parts if part_day == day
+        seconds for stop in stop_list for part_day, seconds in stop.day_parts if part_day == day
+    )
+    # Moves too short to be trips still put kilometres on the vehicle.
+    distance += sum(
+        metres for stop in stop_list for moved_day, metres in stop.moved if moved_day == day
     )
     by_type = Counter(str(e.type) for e in events if d0 <= e.time.timestamp() < d1)
 

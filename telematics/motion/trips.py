@@ -188,6 +188,9 @@ class Stop:
     day_parts: tuple[tuple[date, float], ...]  # (local date, seconds)
     emitted_at: datetime
     closed: bool = True
+    # Metres driven during the stop, by local day: moves too short to be trips (across the
+    # yard, to the next bay). They are part of the day's kilometres.
+    moved: tuple[tuple[date, float], ...] = ()
 
 
 class _TripAcc:
@@ -263,7 +266,7 @@ class _TripAcc:
 class _StopAcc:
     """An open stop: where and since when the vehicle is parked."""
 
-    __slots__ = ("start", "ref_lat", "ref_lon", "sum_lat", "sum_lon", "n")
+    __slots__ = ("start", "ref_lat", "ref_lon", "sum_lat", "sum_lon", "n", "moved")
 
     def __init__(self, start: Sample) -> None:
         self.start = start
@@ -273,6 +276,7 @@ class _StopAcc:
         self.sum_lat = 0.0
         self.sum_lon = 0.0
         self.n = 0
+        self.moved: dict[int, float] = {}  # metres of moves folded into the stop, by day ordinal
 
     def add(self, s: Sample) -> None:
         self.sum_lat += s.lat
@@ -297,6 +301,7 @@ class _StopAcc:
             "start": self.start.to_list(),
             "ref": [self.ref_lat, self.ref_lon],
             "sum": [self.sum_lat, self.sum_lon, self.n],
+            "moved": [[day, metres] for day, metres in self.moved.items()],
         }
 
     @classmethod
@@ -304,6 +309,7 @@ class _StopAcc:
         self = cls(Sample.from_list(data["start"]))
         self.ref_lat, self.ref_lon = data["ref"]
         self.sum_lat, self.sum_lon, self.n = data["sum"][0], data["sum"][1], int(data["sum"][2])
+        self.moved = {int(day): float(metres) for day, metres in data.get("moved", ())}
         return self
 
 
@@ -986,6 +992,9 @@ class TripDetector:
             if stop is None:
                 self._open_stop(end, stop_members)
             else:
+                for day, row in trip.days.items():
+                    if row[0] > 0.0:
+                        stop.moved[day] = stop.moved.get(day, 0.0) + row[0]
                 self.stop = stop
                 stop.reset_anchor(stop_members or [end])
                 self.still = (stop_members or [end])[-1]
@@ -1123,6 +1132,7 @@ class TripDetector:
             day_parts=parts,
             emitted_at=from_epoch(self._now),
             closed=closed,
+            moved=tuple((date.fromordinal(day), m) for day, m in sorted(stop.moved.items())),
         )
 
     def _emit_stop(self, stop: _StopAcc, end_t: float) -> None:

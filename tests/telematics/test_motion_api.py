@@ -305,3 +305,13 @@ def test_geofence_patch_of_a_geofence_deleted_meanwhile_is_a_404_and_does_not_br
     assert "deleted by someone else" in response.json()["detail"]
     assert f"motion.geofence_update_gone geofence={fence.pk}" in caplog.text
     assert not Geofence.objects.filter(pk=fence.pk).exists()
+
+
+def test_a_stop_reports_the_metres_moved_during_it(municipality_a, admin_a):
+    # Parked over midnight: 120 m across the yard in the evening, 30 m to the bay next morning.
+    stop = StopFactory(
+        municipality=municipality_a, moved=[["2026-03-10", 120.0], ["2026-03-11", 30.0]]
+    )
+    assert admin_a.get(f"/api/v1/stops/{stop.pk}/").json()["moved_m"] == 150.0
+    still = StopFactory(municipality=municipality_a)
+    assert admin_a.get(f"/api/v1/stops/{still.pk}/").json()["moved_m"] == 0.0

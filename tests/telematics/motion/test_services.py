@@ -112,6 +112,17 @@ def test_task_stores_trips_stops_events_and_the_daily_summary(setup) -> None:
     assert MotionCheckpoint.objects.filter(device=device).exists()
 
 
+def test_a_move_too_short_to_be_a_trip_is_stored_on_its_stop_and_counted_in_the_day(setup):
+    _town, vehicle, device = setup
+    b = FixBuilder().park(600).drive(150, 0, 18).park(900).drive(2000, 0, 40).park(600)
+    store_positions(device, vehicle, b.fixes)
+    motion_process_device(device_id=device.pk, earliest=None, use_streets=False)
+    first = Stop.objects.order_by("start_time").first()
+    assert first.moved == [["2025-03-04", pytest.approx(150, abs=3)]]
+    summary = DailySummary.objects.get(vehicle=vehicle, day=date(2025, 3, 4))
+    assert summary.distance_m == pytest.approx(2150, abs=5)
+
+
 def test_same_range_twice_changes_nothing(setup) -> None:
     _town, vehicle, device = setup
     fixes = two_trips()

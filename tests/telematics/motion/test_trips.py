@@ -13,6 +13,7 @@ import pytest
 
 from telematics.motion.pipeline import MotionConfig, MotionProcessor, MotionResult
 from telematics.motion.records import MotionFix
+from telematics.motion.summary import daily_summaries
 from telematics.motion.trips import Stop, Trip, TripConfig
 
 T0 = datetime(2025, 3, 4, 8, 0, tzinfo=UTC)
@@ -142,6 +143,19 @@ def test_trip_shorter_than_minimum_distance_is_folded_into_the_stop(build) -> No
     trips, stops, _ = run(b.fixes)
     assert trips == []
     assert [(s.start_time, s.closed) for s in stops] == [(at(0), False)]
+
+
+def test_moves_too_short_to_be_trips_still_count_in_the_days_kilometres(build) -> None:
+    # Across the yard (150 m), later to the next bay (120 m): no trip, one stop, 270 m moved;
+    # then a 2 km trip. The day's distance is all three.
+    b = build().park(600).drive(150, 0, 18).park(900).drive(0, 120, 14.4).park(900)
+    b.drive(2000, 0, 40).park(600)
+    trips, stops, _ = run(b.fixes)
+    assert [round(t.distance_m) for t in trips] == [2000]
+    assert [round(sum(m for _d, m in s.moved)) for s in stops] == [270, 0]
+    (summary,) = daily_summaries(date(2025, 3, 4), date(2025, 3, 4), trips=trips, stops=stops)
+    assert summary.distance_m == pytest.approx(2270, abs=5)
+    assert summary.trip_count == 1
 
 
 def test_data_gap_while_driving_ends_the_trip_and_invents_nothing(build) -> None:
