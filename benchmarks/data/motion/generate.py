@@ -7,6 +7,7 @@
     .venv/bin/python benchmarks/data/motion/generate.py --seed 20261207 --out fifth
     .venv/bin/python benchmarks/data/motion/generate.py --seed 20261208 --out sixth
     .venv/bin/python benchmarks/data/motion/generate.py --seed 20261209 --out seventh
+    .venv/bin/python benchmarks/data/motion/generate.py --seed 20261210 --out eighth
 
 Writes ``fixes.csv.xz`` (what the trackers reported, noisy, in arrival order) and
 ``truth.json.xz`` (what the vehicles really did) next to this file, or in ``--out`` (relative
@@ -17,7 +18,8 @@ count and scored only once they were done; ``fourth/`` (seed 20251207) a fourth,
 arrivals after a silence began to be dated along the road and scored only before and after;
 ``fifth/`` (seed 20261207) a fifth, made once all four had been studied; ``sixth/`` (seed
 20261208) a sixth, made after the changes the fifth led to; ``seventh/`` (seed 20261209) a
-seventh, made after the changes the sixth led to.
+seventh, made after the changes the sixth led to; ``eighth/`` (seed 20261210) an eighth, made
+after the distance changes the seventh led to.
 
 How the truth is made. The fleet simulator's motion model (``telematics/simulator/motion.py``)
 drives six municipal vehicles over five days (Thursday to the following Monday, a weekend
