@@ -332,7 +332,7 @@ def main() -> None:
     report(
         "GPS with the router measuring silences while driving along the streets",
         evaluate(truth, per_device, config, road_distance_function()),
-        table=False,
+        table=True,
     )
 
 
