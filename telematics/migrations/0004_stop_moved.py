@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('telematics', '0003_motion_catchup'),
+        ("telematics", "0003_motion_catchup"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='stop',
-            name='moved',
+            model_name="stop",
+            name="moved",
             field=models.JSONField(blank=True, default=list),
         ),
     ]
