@@ -467,6 +467,13 @@ class TripDetector:
             stop.add(s)
             return SampleStatus.PARKED
         if away and config.use_ignition and s.ignition is False:
+            if self._parked_elsewhere(s):
+                # The engine ran into a silence, and the vehicle turns up farther than a trip
+                # goes with the key out: it drove there unseen (a dropout that swallowed the
+                # drive and the key-off record) and parked.
+                self.pending = [(s, False, True)]
+                self._depart(relocated=True)
+                return SampleStatus.MOVING
             # Key out, yet the fix is elsewhere: the receiver wanders, the vehicle does not.
             return SampleStatus.PARKED
         self.pending.append((s, moving, away))
@@ -475,14 +482,14 @@ class TripDetector:
             return SampleStatus.MOVING
         return SampleStatus.PARKED_PENDING
 
-    def _depart(self) -> None:
+    def _depart(self, relocated: bool = False) -> None:
         stop = self.stop
         assert stop is not None
         start = self.still or stop.start
-        relocated = parked_again = False
+        parked_again = False
         if self.pending:
             first = self.pending[0][0]
-            relocated = self._relocated(start, [p for p, _m, _a in self.pending])
+            relocated = relocated or self._relocated(start, [p for p, _m, _a in self.pending])
             parked_again = relocated and not self._kinematic(
                 haversine_m(start.lat, start.lon, first.lat, first.lon), first.speed
             )
@@ -530,6 +537,21 @@ class TripDetector:
             return
         for p, moving, _away in pending:
             self._commit(p, moving)
+
+    def _parked_elsewhere(self, s: Sample) -> bool:
+        """Whether ``s``, a fix with the key out, ends a silence that began with the key on (the
+        tracker reports often while the engine runs, so the silence is a dropout, not the
+        tracker sleeping) at least ``min_trip_distance_m`` from the last fix at rest: farther
+        than a receiver wanders, so the vehicle drove there during the silence."""
+        config = self.config
+        last = self.last
+        stop = self.stop
+        if last is None or stop is None or last.ignition is not True:
+            return False
+        if s.t - last.t <= config.dating_interval_s:
+            return False
+        still = self.still or stop.start
+        return haversine_m(still.lat, still.lon, s.lat, s.lon) >= config.min_trip_distance_m
 
     def _relocated(self, still: Sample, away: list[Sample]) -> bool:
         """Whether the vehicle, silent for a while after its last fix at rest, turned up

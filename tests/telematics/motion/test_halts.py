@@ -150,6 +150,31 @@ def test_hops_while_parked_with_the_key_out_are_the_receiver_wandering() -> None
     )
 
 
+def test_key_turned_on_then_a_dropout_then_parked_elsewhere_is_a_trip() -> None:
+    # Key out at 0 m (a fix every 300 s), key on at 1500 s, then the tracker is silent for
+    # 430 s, drive and key-off record included; it reports again parked 600 m away with the key
+    # out, then drives on at 2830 s. 600 m at the 20 km/h assumed after silences takes 108 s,
+    # centred in the silence: from 1661 s to 1769 s.
+    b = FixBuilder().set(ignition=False).park(1500, interval=300)
+    b.set(ignition=True).park(10).silence(420).move_to(600, 0)
+    b.set(ignition=False).park(900, interval=300).set(ignition=True).park(10)
+    b.drive(2000, 0, 40).park(600)
+    trips, stops = run(b.fixes)
+    assert len(trips) == 2
+    assert trips[0].start_time == pytest.approx(at(1661), abs=timedelta(seconds=2))
+    assert trips[0].end_time == pytest.approx(at(1769), abs=timedelta(seconds=2))
+    assert trips[0].distance_m == pytest.approx(600, abs=5)
+    assert stops[1].start_time == trips[0].end_time
+
+
+def test_a_far_fix_with_the_key_out_after_the_key_was_out_is_still_the_receiver() -> None:
+    # The same silence and far fix, but the key never went on: a receiver's wander, no trip.
+    b = FixBuilder().set(ignition=False).park(1510, interval=300).silence(420).move_to(600, 0)
+    b.park(300, interval=300).move_to(0, 0).park(900, interval=300)
+    trips, _stops = run(b.fixes)
+    assert trips == []
+
+
 def test_drive_inside_a_dropout_is_a_trip_placed_in_the_middle_of_it() -> None:
     # Parked at 0 m (fixes 0 .. 590 s), no fix for 160 s, then at rest 700 m away from 750 s
     # on. 700 m in 160 s is faster than walking pace: it drove, unseen. At the 20 km/h assumed
