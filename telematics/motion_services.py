@@ -261,17 +261,20 @@ def _municipality_boundary(municipality: Any) -> Any | None:
         return None
 
 
-def _road_distance_for(municipality: Any) -> RoadDistance | None:
+def _street_router(municipality: Any) -> Any | None:
+    """The router of the municipality's street graph (it measures silences along the road and
+    names trips and stops), or ``None`` when the municipality has none."""
     try:
         from dispatch.routing.registry import RoutingUnavailable, router_for
-        from dispatch.routing.router import Metric
-    except ImportError:  # pragma: no cover - routing is part of the project
-        return None
-    try:
-        router = router_for(municipality)
-    except (RoutingUnavailable, OSError, ValueError) as exc:
+
+        return router_for(municipality)
+    except (ImportError, RoutingUnavailable, OSError, ValueError) as exc:
         log.info("motion.no_street_graph municipality=%s reason=%s", municipality.pk, exc)
         return None
+
+
+def _road_distance(router: Any) -> RoadDistance:
+    from dispatch.routing.router import Metric
 
     def road(lat0: float, lon0: float, lat1: float, lon1: float) -> float | None:
         route = router.route([(lat0, lon0), (lat1, lon1)], metric=Metric.DISTANCE)
@@ -472,19 +475,16 @@ def motion_process_device(
     vehicle = _vehicle_for(device, earliest)
     config = motion_config_for(vehicle, municipality)
     fences = geofence_index_for(municipality)
-    road = _road_distance_for(municipality) if use_streets else None
+    router = _street_router(municipality) if use_streets else None
+    road = _road_distance(router) if router is not None else None
     with transaction.atomic():
         # One update per device at a time: concurrent workers queue here (PostgreSQL); SQLite
         # serialises writers anyway.
         Device.objects.select_for_update().filter(pk=device.pk).first()
         store = DatabaseMotionStore(device)
         result = motion_update(store, config, fences, earliest_new=earliest, road_distance=road)
-        new_trips = store.saved.get(Trip, [])
-        new_stops = store.saved.get(Stop, [])
-        # Most updates close neither: no router lookup for them.
-        router = _street_router(municipality) if use_streets and (new_trips or new_stops) else None
-        _name_trips(device, new_trips, router)
-        _name_stops(new_stops, router)
+        _name_trips(device, store.saved.get(Trip, []), router)
+        _name_stops(store.saved.get(Stop, []), router)
         _name_events(device, store.saved.get(MotionEvent, []))
         touched = _touched_days(store, result, municipality.timezone or "Europe/Athens")
         for vid, days in touched.items():
@@ -563,16 +563,6 @@ def _touched_days(
             continue
         touched.setdefault(vehicle_id, set()).update(days_touched(start, end, tz))
     return touched
-
-
-def _street_router(municipality: Any) -> Any | None:
-    """The router whose street graph names places, or ``None`` when the municipality has none."""
-    try:
-        from dispatch.routing.registry import RoutingUnavailable, router_for
-
-        return router_for(municipality)
-    except (ImportError, RoutingUnavailable, OSError, ValueError):
-        return None
 
 
 def _name_trips(device: Device, trips: list[Trip], router: Any | None) -> None:
