@@ -26,6 +26,12 @@ Celery task would), and compares the result with what the vehicles really did.
 
 Targets (issue 5): trips found = true trips per vehicle-day; distance error < 2 % per day;
 stop start/end error < 60 s.
+
+Beside the exact count over all vehicle-days, it splits them in two: the days whose true count
+does not change when any one rule (minimum stop and trip duration, minimum trip length, stop
+radius, creep speed) moves by what the tracker can resolve, and the days where it does, because
+the truth itself has a halt, a move or a hop at a threshold. The table's "margin" column gives,
+for those, the true counts the moved rules give.
 """
 
 from __future__ import annotations
@@ -181,6 +187,9 @@ def evaluate(truth: dict, per_device: dict, config: MotionConfig, road: RoadDist
         "trip_matched": 0,
         "days_exact": 0,
         "days": 0,
+        "days_resolved": 0,
+        "days_resolved_exact": 0,
+        "days_marginal_in_range": 0,
         "updates": 0,
         "rebuilds": 0,
     }
@@ -200,9 +209,17 @@ def evaluate(truth: dict, per_device: dict, config: MotionConfig, road: RoadDist
         true_by_day = Counter(local_day(t["start"]) for t in vt["trips"])
         found_by_day = Counter(local_day(t.start_time.timestamp()) for t in trips)
         driven = {date.fromisoformat(d) for d in vt["distance_by_day"]}
+        ranges = {date.fromisoformat(d): r for d, r in vt.get("trips_by_day_range", {}).items()}
         for day in sorted(set(true_by_day) | set(found_by_day) | driven):
+            exact = true_by_day[day] == found_by_day[day]
             out["days"] += 1
-            out["days_exact"] += true_by_day[day] == found_by_day[day]
+            out["days_exact"] += exact
+            lo, hi = ranges.get(day, (true_by_day[day], true_by_day[day]))
+            if lo == hi:
+                out["days_resolved"] += 1
+                out["days_resolved_exact"] += exact
+            else:
+                out["days_marginal_in_range"] += lo <= found_by_day[day] <= hi
         out["trip_true"] += len(vt["trips"])
         out["trip_found"] += len(trips)
         # One to one by time overlap: a day's count can be exact with a trip missed and another
@@ -241,6 +258,7 @@ def evaluate(truth: dict, per_device: dict, config: MotionConfig, road: RoadDist
                     summaries[day].distance_m,
                     true_by_day[day],
                     found_by_day[day],
+                    ranges.get(day),
                 )
             )
     out["seconds"] = time.perf_counter() - started
@@ -258,18 +276,19 @@ def report(title: str, out: dict, table: bool) -> None:
     if table:
         print(
             f"  {'vehicle':10s} {'day':10s} {'true km':>8s} {'found km':>9s} {'error':>7s} "
-            f"{'trips':>5s} {'found':>5s}"
+            f"{'trips':>5s} {'found':>5s} {'margin':>6s}"
         )
-    for uid, day_iso, true_m, found_m, nt, nf in out["rows"]:
+    for uid, day_iso, true_m, found_m, nt, nf, span in out["rows"]:
         err = (found_m - true_m) / true_m * 100 if true_m > 1000 else None
         if err is not None:
             errors.append(abs(err))
         if table:
             shown = f"{err:+6.2f}%" if err is not None else "     - "
+            marginal = f"{span[0]}-{span[1]}" if span and span[0] != span[1] else ""
             flag = "" if nt == nf else "  <- trip count differs"
             print(
                 f"  {uid:10s} {day_iso:10s} {true_m / 1000:8.2f} {found_m / 1000:9.2f} "
-                f"{shown} {nt:5d} {nf:5d}{flag}"
+                f"{shown} {nt:5d} {nf:5d} {marginal:>6s}{flag}"
             )
     driving = len(errors)
     within = sum(1 for e in errors if e < 2.0)
@@ -277,6 +296,23 @@ def report(title: str, out: dict, table: bool) -> None:
         f"  Trips: true {out['trip_true']}, found {out['trip_found']}; vehicle-days with the "
         f"exact count: {out['days_exact']}/{out['days']} (target: all)"
     )
+    marginal = out["days"] - out["days_resolved"]
+    if marginal:
+        # The truth's count on a vehicle-day can itself turn on a second or a metre: a halt of
+        # 178 s against 181 s, a hop at 11 km/h against 9. generate.py stores, per day, the true
+        # counts when any one rule moves by what the tracker resolves (a record interval on the
+        # stop and trip durations, 10 m on the trip length and the stop radius, 3 km/h on the
+        # creep speed).
+        print(
+            f"    on the {out['days_resolved']} vehicle-days whose true count stays the same when "
+            f"any one rule moves by what the tracker resolves: exact "
+            f"{out['days_resolved_exact']}/{out['days_resolved']}"
+        )
+        print(
+            f"    on the other {marginal}, where it does not ('margin' in the table: the true "
+            f"counts those moves give): exact {out['days_exact'] - out['days_resolved_exact']}/"
+            f"{marginal}, found count within the margin {out['days_marginal_in_range']}/{marginal}"
+        )
     print(
         f"  Trips paired one to one with a true trip by time overlap: {out['trip_matched']}; "
         f"true trips missed {out['trip_true'] - out['trip_matched']}, found trips with no "

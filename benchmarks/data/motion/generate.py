@@ -37,6 +37,14 @@ it belongs to the stop). These are the detector's default parameters; the truth 
 to the exact one-second positions, the detector to what the trackers report. Distances are
 summed along the one-second trace on the road.
 
+The truth's count can turn on a second or a metre that no tracker sees: a halt of 178 s
+against one of 181 s, a move of 59 s against 61 s, a hop peaking at 11 km/h against 9. So for
+each vehicle and local day, ``trips_by_day_range`` holds the fewest and the most true trips when
+any one rule moves by what that vehicle's tracker resolves (``resolution``: one record interval
+on the stop and trip durations, 10 m on the trip length and the stop radius, 3 km/h on the creep
+speed), the others staying put. Where the two are equal, the day's count is decided by what the
+trackers can see.
+
 How the trackers see it. Each vehicle carries one kind of tracker:
 
 * hardware (Teltonika-like): a record every 10 s while the ignition is on, every 300 s while it
@@ -63,7 +71,8 @@ import lzma
 import math
 import random
 import sys
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -98,6 +107,31 @@ MIN_TRIP_S = 60
 STOP_RADIUS_M = 50.0
 CREEP_KMH = 10.0
 R = 6_371_008.8
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What makes a stop and a trip; the defaults are the detector's."""
+
+    min_stop_s: float = MIN_STOP_S
+    min_trip_m: float = MIN_TRIP_M
+    min_trip_s: float = MIN_TRIP_S
+    stop_radius_m: float = STOP_RADIUS_M
+    creep_kmh: float = CREEP_KMH
+
+
+# How far each rule can move before a tracker could tell the difference: a halt or a move
+# measured from records is known to about one record interval, a place and a length to about
+# the GPS error, and a hop's top speed only when a record happens to fall on it. A true count
+# that changes when one rule moves this far turns on something the trackers do not resolve.
+def resolution(on_interval: int) -> dict[str, float]:
+    return {
+        "min_stop_s": on_interval,
+        "min_trip_s": on_interval,
+        "min_trip_m": 10.0,
+        "stop_radius_m": 10.0,
+        "creep_kmh": 3.0,
+    }
 
 
 @dataclass(frozen=True)
@@ -213,24 +247,24 @@ def simulate(seed: int = SEED) -> tuple[dict[str, dict[str, np.ndarray]], dict[s
     return traces, categories
 
 
-def truth_of(trace: dict[str, np.ndarray]) -> dict:
+def truth_of(trace: dict[str, np.ndarray], rules: Rules = Rules()) -> dict:
     lat, lon, speed = trace["lat"], trace["lon"], trace["speed"]
     step = np.concatenate(([0.0], haversine(lat[:-1], lon[:-1], lat[1:], lon[1:])))
     moving = step > 0.05
     cum = np.cumsum(step)
     n = len(lat)
-    # Stops: from the second a vehicle comes to rest, while it stays within STOP_RADIUS_M of
-    # that point and slower than CREEP_KMH, until the last second it is at rest there; at
-    # least MIN_STOP_S long. [a, b) = arrived at a, left after b - 1. The scan finds a as the
+    # Stops: from the second a vehicle comes to rest, while it stays within the stop radius of
+    # that point and slower than the creep speed, until the last second it is at rest there; at
+    # least the minimum stop long. [a, b) = arrived at a, left after b - 1. The scan finds a as the
     # first second without a step; when the step into the second before it already ended at
     # speed 0, the vehicle was at rest in its place from that second on, and a is that second
     # (as the departure is the last second at rest, not the first one moving).
     # Local metres (equirectangular about the depot): exact enough over a town.
     x = ((lon - DEPOT[1]) * math.radians(1) * R * math.cos(math.radians(DEPOT[0]))).tolist()
     y = ((lat - DEPOT[0]) * math.radians(1) * R).tolist()
-    slow = (speed < CREEP_KMH).tolist()
+    slow = (speed < rules.creep_kmh).tolist()
     rest = (~moving).tolist()
-    r2 = STOP_RADIUS_M * STOP_RADIUS_M
+    r2 = rules.stop_radius_m * rules.stop_radius_m
     stops: list[tuple[int, int]] = []
     i = 0
     while i < n:
@@ -247,7 +281,7 @@ def truth_of(trace: dict[str, np.ndarray]) -> dict:
             j += 1
         if a > 0 and speed[a - 1] == 0:
             a -= 1
-        if last_rest - a >= MIN_STOP_S or a == 0:
+        if last_rest - a >= rules.min_stop_s or a == 0:
             stops.append((a, last_rest + 1))
             i = last_rest + 1
         else:
@@ -258,7 +292,7 @@ def truth_of(trace: dict[str, np.ndarray]) -> dict:
         if merged:
             prev = merged[-1]
             travelled = cum[a] - cum[prev[1] - 1]
-            if travelled < MIN_TRIP_M or a - (prev[1] - 1) < MIN_TRIP_S:
+            if travelled < rules.min_trip_m or a - (prev[1] - 1) < rules.min_trip_s:
                 prev[1] = b  # too short a move: still the same stop
                 continue
         merged.append([a, b])
@@ -285,6 +319,26 @@ def truth_of(trace: dict[str, np.ndarray]) -> dict:
         hi = min(n, lo + 3600)
         days[day] = days.get(day, 0.0) + float(cum[hi - 1] - (cum[lo - 1] if lo else 0.0))
     return {"trips": trips, "stops": stop_list, "distance_by_day": days}
+
+
+def trip_count_range(
+    trace: dict[str, np.ndarray], on_interval: int, truth: dict
+) -> dict[str, list[int]]:
+    """Per local day, the fewest and the most true trips when any one rule moves by what the
+    tracker resolves (``resolution``), the others staying put."""
+
+    def by_day(vt: dict) -> Counter:
+        return Counter(
+            datetime.fromtimestamp(trip["start"], TZ).date().isoformat() for trip in vt["trips"]
+        )
+
+    counts = [by_day(truth)]
+    for name, step in resolution(on_interval).items():
+        for sign in (-1, 1):
+            moved = replace(Rules(), **{name: getattr(Rules(), name) + sign * step})
+            counts.append(by_day(truth_of(trace, moved)))
+    days = sorted(set(truth["distance_by_day"]).union(*counts))
+    return {day: [min(c[day] for c in counts), max(c[day] for c in counts)] for day in days}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -470,6 +524,8 @@ def main() -> None:
     for spec, tracker in FLEET:
         uid = spec.unique_id
         vt = truth_of(traces[uid])
+        vt["resolution"] = resolution(tracker.on_interval)
+        vt["trips_by_day_range"] = trip_count_range(traces[uid], tracker.on_interval, vt)
         vt["category"] = categories[uid]
         vt["tracker"] = tracker.__dict__
         truth["vehicles"][uid] = vt
