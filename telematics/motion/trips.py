@@ -487,6 +487,7 @@ class TripDetector:
         assert stop is not None
         start = self.still or stop.start
         parked_again = False
+        self._drop_reflections(start)
         if self.pending:
             first = self.pending[0][0]
             relocated = relocated or self._relocated(start, [p for p, _m, _a in self.pending])
@@ -552,6 +553,36 @@ class TripDetector:
             return False
         still = self.still or stop.start
         return haversine_m(still.lat, still.lon, s.lat, s.lon) >= config.min_trip_distance_m
+
+    def _drop_reflections(self, start: Sample) -> None:
+        """Drops from the fixes held at a departure each one at rest that a reflection threw
+        far off while the vehicle was still at its stop (the fix after it is back within the
+        stop radius of ``start``, the last fix at rest): it would date the departure at
+        ``start``, however late the moving fixes after it say the vehicle left. Reflections
+        the vehicle does not come back from are left to the distance rules."""
+        radius = self.config.stop_radius_m
+        pending = self.pending
+        self.pending = [
+            entry
+            for i, entry in enumerate(pending)
+            if entry[1]
+            or i + 1 == len(pending)
+            or haversine_m(start.lat, start.lon, pending[i + 1][0].lat, pending[i + 1][0].lon)
+            > radius
+            or not self._reflection(start, entry[0], pending[i + 1][0])
+        ]
+
+    def _reflection(self, before: Sample, p: Sample, after: Sample) -> bool:
+        """Whether ``p``, between the fixes ``before`` and ``after``, lies farther than the stop
+        radius from both, and farther from ``before`` than ``after`` is: not a place the vehicle
+        went to on its way."""
+        radius = self.config.stop_radius_m
+        out = haversine_m(before.lat, before.lon, p.lat, p.lon)
+        return (
+            out > radius
+            and haversine_m(after.lat, after.lon, p.lat, p.lon) > radius
+            and haversine_m(before.lat, before.lon, after.lat, after.lon) < out
+        )
 
     def _relocated(self, still: Sample, away: list[Sample]) -> bool:
         """Whether the vehicle, silent for a while after its last fix at rest, turned up
@@ -629,13 +660,7 @@ class TripDetector:
         # except a held-back fix that lies far from both the halt and where the vehicle is
         # now: that was a reflection, not a place the vehicle went to.
         outlier = self.outlier
-        radius = self.config.stop_radius_m
-        keep = outlier is not None and not (
-            haversine_m(r0.lat, r0.lon, outlier.lat, outlier.lon) > radius
-            and haversine_m(s.lat, s.lon, outlier.lat, outlier.lon) > radius
-            and haversine_m(r0.lat, r0.lon, s.lat, s.lon)
-            < haversine_m(r0.lat, r0.lon, outlier.lat, outlier.lon)
-        )
+        keep = outlier is not None and not self._reflection(r0, outlier, s)
         status = self._halt_over([outlier, s] if keep and outlier is not None else [s])
         if status is not None:
             return status

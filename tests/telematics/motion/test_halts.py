@@ -508,3 +508,22 @@ def test_departure_before_a_dropout_is_dated_along_the_road(road, departure: flo
     assert len(trips) == 1
     assert abs((trips[0].start_time - at(departure)).total_seconds()) < 0.05
     assert stops[0].end_time == trips[0].start_time
+
+
+def test_a_reflection_as_the_vehicle_leaves_does_not_date_the_departure() -> None:
+    # A phone (a fix every 5 s, no ignition) at rest at 0 m until 595 s. At 600 s a reflection
+    # throws one fix 70 m north, at rest; at 605 s the car is back where it was, 8 m on, at
+    # 13.4 km/h (3.72 m/s), then drives 1000 m east. Speeding up evenly over the 8 m took
+    # 2 x 8 / 3.72 = 4.3 s: it left at 600.7 s. Dated at the reflection, the departure would be
+    # the last fix at rest (595 s), and the trip 70 m out and back longer.
+    b = FixBuilder(interval=5.0).park(600)
+    b.emit(0, 70, 0.1)
+    b.t += timedelta(seconds=5)
+    b.emit(8, 0, 13.4)
+    b.t += timedelta(seconds=5)
+    b.x = 8
+    b.drive(1000, 0, 40).park(300)
+    trips, _stops = run(b.fixes)
+    assert len(trips) == 1
+    assert trips[0].start_time == pytest.approx(at(600.7), abs=timedelta(seconds=0.5))
+    assert trips[0].distance_m == pytest.approx(1008, abs=15)
