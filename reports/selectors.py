@@ -209,12 +209,12 @@ def _refuel(row: dict) -> checks.Refuel:
 def _db_motion_class():
     # The fuel app's reader of motion data: reusing it keeps the report's consumption figures
     # identical to the fuel API's (same sources, same order of preference).
-    from fleet.selectors.fuel import DbMotion
+    from fleet.selectors.fuel import DbMotion, moved_m
 
     class ReportMotion(DbMotion):
-        """``DbMotion`` whose whole-day answers come from daily summaries, and trip distances
-        from trips, loaded for the whole fleet's month in one query each instead of a few
-        queries per vehicle."""
+        """``DbMotion`` whose whole-day answers come from daily summaries, trip distances from
+        trips and short moves from stops, loaded for the whole fleet's month in one query each
+        instead of a few queries per vehicle."""
 
         def __init__(
             self,
@@ -224,12 +224,15 @@ def _db_motion_class():
             covered: tuple[date, date],
             trips: list[tuple[float, float, float]] | None = None,
             trips_span: tuple[float, float] | None = None,
+            moves: list[tuple[float, float, list]] | None = None,
         ) -> None:
             super().__init__(vehicle_id, tz)
             self._days = days
             self._covered = covered
             self._trip_rows = trips
             self._trips_span = trips_span
+            self._move_rows = moves
+            self._tz = tz
 
         def _trips(self, t0: float, t1: float) -> float | None:
             # Every trip overlapping a window inside the loaded span was loaded with it.
@@ -245,6 +248,13 @@ def _db_motion_class():
                 share = 1.0 if e <= s else max(0.0, min(e, t1) - max(s, t0)) / (e - s)
                 total += (metres or 0.0) * share
             return total / 1000.0 if any_trip else None
+
+        def _moved(self, t0: float, t1: float) -> float:
+            # Loaded with the trips, for the same span.
+            span = self._trips_span
+            if self._move_rows is None or span is None or t0 < span[0] or t1 > span[1]:
+                return super()._moved(t0, t1)
+            return moved_m(self._move_rows, t0, t1, self._tz) / 1000.0
 
         def _daily(self, t0: float, t1: float, field_name: str) -> float | None:
             d0, d1 = self._midnight(t0), self._midnight(t1)
@@ -276,6 +286,24 @@ def _period_trips(
     ).values_list("vehicle_id", "start_time", "end_time", "distance_m")
     for vid, start, end, metres in rows.iterator(chunk_size=5000):
         found[vid].append((start.timestamp(), end.timestamp(), metres or 0.0))
+    return found
+
+
+def _period_moves(
+    vehicle_ids: list[int], t0: datetime, t1: datetime
+) -> dict[int, list[tuple[float, float, list]]] | None:
+    """Per vehicle: (start, end, [[local day, metres], ...]) of the stored stops overlapping
+    [t0, t1) that kept moves too short to be trips; None when there is no such table."""
+    model = _telematics_model("Stop", {"vehicle", "start_time", "end_time", "moved"})
+    if model is None:
+        return None
+    found: dict[int, list[tuple[float, float, list]]] = defaultdict(list)
+    rows = model.objects.filter(
+        vehicle_id__in=vehicle_ids, start_time__lt=t1, end_time__gt=t0
+    ).values_list("vehicle_id", "start_time", "end_time", "moved")
+    for vid, start, end, moved in rows.iterator(chunk_size=5000):
+        if moved:
+            found[vid].append((start.timestamp(), end.timestamp(), moved))
     return found
 
 
@@ -327,6 +355,7 @@ def fuel_report_input(
     progress(10, "refuels")
     daily = _daily_summaries(ids, period.start, period.end)
     trips = _period_trips(ids, t0, t1)
+    moves = _period_moves(ids, t0, t1)
     anomalies = list(
         FuelAnomaly.objects.filter(
             municipality=municipality, vehicle_id__in=ids, occurred_at__gte=t0, occurred_at__lt=t1
@@ -356,6 +385,7 @@ def fuel_report_input(
             covered,
             trips.get(vehicle.pk, []) if trips is not None else None,
             period_ts,
+            moves.get(vehicle.pk, []) if moves is not None else None,
         )
         uses_hours = vehicle.uses_hours
         result = (

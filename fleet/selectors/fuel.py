@@ -231,6 +231,27 @@ def _dt(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
+def moved_m(stops: list[tuple[float, float, list]], t0: float, t1: float, tz: str) -> float:
+    """Metres of the moves too short to be trips (across the yard, to the next bay) that the
+    stops ``(start, end, [[local day, metres], ...])`` kept, inside ``[t0, t1)``. When in its
+    day a move was made is not kept: each day's metres count by the share of the stop's time
+    that day inside the window."""
+    zone = ZoneInfo(tz)
+    total = 0.0
+    for start, end, moved in stops:
+        for day_iso, metres in moved:
+            day = date.fromisoformat(day_iso)
+            midnight = datetime.combine(day, time(0), zone).timestamp()
+            next_midnight = datetime.combine(day + timedelta(days=1), time(0), zone).timestamp()
+            lo, hi = max(start, midnight), min(end, next_midnight)
+            if hi <= lo:
+                share = 1.0 if t0 <= lo < t1 else 0.0
+            else:
+                share = max(0.0, min(hi, t1) - max(lo, t0)) / (hi - lo)
+            total += float(metres) * share
+    return total
+
+
 class DbMotion:
     """:class:`fleet.anomalies.Motion` over one vehicle's rows in the database.
 
@@ -246,6 +267,7 @@ class DbMotion:
             "Position", {"vehicle", "fix_time", "latitude", "longitude", "speed_kmh"}
         )
         self.trip = _telematics_model("Trip", {"vehicle", "start_time", "end_time", "distance_m"})
+        self.stop = _telematics_model("Stop", {"vehicle", "start_time", "end_time", "moved"})
         self.daily = _telematics_model(
             "DailySummary", {"vehicle", "day", "distance_m", "engine_hours"}
         )
@@ -300,6 +322,25 @@ class DbMotion:
             total += (metres or 0.0) * share
         return total / 1000.0 if any_trip else None
 
+    def _moved(self, t0: float, t1: float) -> float:
+        """Kilometres of the short moves the stops overlapping the window kept."""
+        if self.stop is None:
+            return 0.0
+        rows = self.stop.objects.filter(
+            vehicle_id=self.vehicle_id, start_time__lt=_dt(t1), end_time__gt=_dt(t0)
+        ).values_list("start_time", "end_time", "moved")
+        stops = [(_ts(start), _ts(end), moved) for start, end, moved in rows if moved]
+        return moved_m(stops, t0, t1, self.zone.key) / 1000.0
+
+    def _driven(self, t0: float, t1: float) -> float | None:
+        """Kilometres of the trips in the window and of the short moves its stops kept (as the
+        daily summaries count them); None when there is neither."""
+        trips = self._trips(t0, t1)
+        moved = self._moved(t0, t1)
+        if trips is None and not moved:
+            return None
+        return (trips or 0.0) + moved
+
     def _meter_at(self, field_name: str, t: float) -> float | None:
         key = (field_name, t)
         if key in self._meter_cache:
@@ -335,7 +376,7 @@ class DbMotion:
     def distance_km(self, t0: float, t1: float) -> float | None:
         found = self._daily(t0, t1, "distance_m")
         if found is None:
-            found = self._trips(t0, t1)
+            found = self._driven(t0, t1)
         if found is None:
             metres = self._meters("odometer", t0, t1)
             found = None if metres is None else metres / 1000.0

@@ -266,8 +266,26 @@ def test_daily_summaries_give_gps_km_and_the_same_consumption_as_the_api(
     assert trend["02/2025"]["km"] == 1200.0
 
 
+def _stop(municipality, device, vehicle, start, hours, moved):
+    from telematics.models import Stop
+
+    Stop.objects.create(
+        municipality=municipality,
+        device=device,
+        vehicle=vehicle,
+        emitted_at=start + timedelta(hours=hours),
+        start_time=start,
+        end_time=start + timedelta(hours=hours),
+        latitude=35.51,
+        longitude=24.02,
+        duration_s=hours * 3600,
+        moved=moved,
+    )
+
+
+@pytest.mark.parametrize("short_moves", [False, True])
 def test_full_to_full_over_stored_trips_matches_the_api(
-    municipality_a, users_a, api_client_for, django_capture_on_commit_callbacks
+    short_moves, municipality_a, users_a, api_client_for, django_capture_on_commit_callbacks
 ):
     from telematics.models import Device, Trip
 
@@ -275,6 +293,14 @@ def test_full_to_full_over_stored_trips_matches_the_api(
     device = Device.objects.create(
         municipality=municipality_a, unique_id="867000000000009", protocol="osmand"
     )
+    if short_moves:
+        # Moves too short to be trips, kept by stops (as the daily km count them): 10 km on
+        # 12 February, between the fills; 4 km on 9 February, before the first fill; and 6 km
+        # in a stop from 06:00 to 12:00 on 14 February, half of which lies before the second
+        # fill (09:00): 3 km of it count.
+        _stop(municipality_a, device, van, _local(2025, 2, 12, 10), 6, [["2025-02-12", 10_000]])
+        _stop(municipality_a, device, van, _local(2025, 2, 9, 10), 6, [["2025-02-09", 4_000]])
+        _stop(municipality_a, device, van, _local(2025, 2, 14, 6), 6, [["2025-02-14", 6_000]])
 
     def trip(start, hours, km):
         Trip.objects.create(
@@ -312,8 +338,10 @@ def test_full_to_full_over_stored_trips_matches_the_api(
         )
     run = _generate(municipality_a, django_capture_on_commit_callbacks, language="en")
     row = run.data["tables"][0]["rows"][0]
-    assert row["consumption"] == 17.14  # 60 l over 350 km
+    # 60 l over 350 km of trips, and 10 + 3 km of short moves when the stops kept them.
+    expected_consumption = 16.53 if short_moves else 17.14
+    assert row["consumption"] == expected_consumption
     api = api_client_for(users_a[Role.MANAGER])
     found = api.get("/api/v1/fuel-consumption/", {"start": "2025-02-01", "end": "2025-02-28"})
     expected = found.json()["results"][0]
-    assert (expected["consumption"], expected["method"]) == (17.14, "full_to_full")
+    assert (expected["consumption"], expected["method"]) == (expected_consumption, "full_to_full")
