@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -272,38 +273,20 @@ def _db_motion_class():
     return ReportMotion
 
 
-def _period_trips(
-    vehicle_ids: list[int], t0: datetime, t1: datetime
-) -> dict[int, list[tuple[float, float, float]]] | None:
-    """Per vehicle: (start, end, metres) of the stored trips overlapping [t0, t1); None when
-    there is no such table."""
-    model = _telematics_model("Trip", {"vehicle", "start_time", "end_time", "distance_m"})
+def _period_rows(
+    name: str, field: str, vehicle_ids: list[int], t0: datetime, t1: datetime
+) -> dict[int, list[tuple[float, float, Any]]] | None:
+    """Per vehicle: (start, end, ``field``) of the stored ``name`` rows (trips, stops)
+    overlapping [t0, t1); None when there is no such table."""
+    model = _telematics_model(name, {"vehicle", "start_time", "end_time", field})
     if model is None:
         return None
-    found: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
+    found: dict[int, list[tuple[float, float, Any]]] = defaultdict(list)
     rows = model.objects.filter(
         vehicle_id__in=vehicle_ids, start_time__lt=t1, end_time__gt=t0
-    ).values_list("vehicle_id", "start_time", "end_time", "distance_m")
-    for vid, start, end, metres in rows.iterator(chunk_size=5000):
-        found[vid].append((start.timestamp(), end.timestamp(), metres or 0.0))
-    return found
-
-
-def _period_moves(
-    vehicle_ids: list[int], t0: datetime, t1: datetime
-) -> dict[int, list[tuple[float, float, list]]] | None:
-    """Per vehicle: (start, end, [[local day, metres], ...]) of the stored stops overlapping
-    [t0, t1) that kept moves too short to be trips; None when there is no such table."""
-    model = _telematics_model("Stop", {"vehicle", "start_time", "end_time", "moved"})
-    if model is None:
-        return None
-    found: dict[int, list[tuple[float, float, list]]] = defaultdict(list)
-    rows = model.objects.filter(
-        vehicle_id__in=vehicle_ids, start_time__lt=t1, end_time__gt=t0
-    ).values_list("vehicle_id", "start_time", "end_time", "moved")
-    for vid, start, end, moved in rows.iterator(chunk_size=5000):
-        if moved:
-            found[vid].append((start.timestamp(), end.timestamp(), moved))
+    ).values_list("vehicle_id", "start_time", "end_time", field)
+    for vid, start, end, value in rows.iterator(chunk_size=5000):
+        found[vid].append((start.timestamp(), end.timestamp(), value))
     return found
 
 
@@ -354,8 +337,9 @@ def fuel_report_input(
         by_vehicle[row["vehicle_id"]].append(row)
     progress(10, "refuels")
     daily = _daily_summaries(ids, period.start, period.end)
-    trips = _period_trips(ids, t0, t1)
-    moves = _period_moves(ids, t0, t1)
+    trips = _period_rows("Trip", "distance_m", ids, t0, t1)
+    # Moves too short to be trips, kept by stops: [[local day, metres], ...].
+    moves = _period_rows("Stop", "moved", ids, t0, t1)
     anomalies = list(
         FuelAnomaly.objects.filter(
             municipality=municipality, vehicle_id__in=ids, occurred_at__gte=t0, occurred_at__lt=t1
