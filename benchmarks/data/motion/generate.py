@@ -10,6 +10,7 @@
     .venv/bin/python benchmarks/data/motion/generate.py --seed 20261210 --out eighth
     .venv/bin/python benchmarks/data/motion/generate.py --seed 20261211 --out ninth
     .venv/bin/python benchmarks/data/motion/generate.py --seed 20261212 --out tenth
+    .venv/bin/python benchmarks/data/motion/generate.py --seed 20261213 --out eleventh
 
 Writes ``fixes.csv.xz`` (what the trackers reported, noisy, in arrival order) and
 ``truth.json.xz`` (what the vehicles really did) next to this file, or in ``--out`` (relative
@@ -22,7 +23,8 @@ arrivals after a silence began to be dated along the road and scored only before
 20261208) a sixth, made after the changes the fifth led to; ``seventh/`` (seed 20261209) a
 seventh, made after the changes the sixth led to; ``eighth/`` (seed 20261210) an eighth, made
 after the distance changes the seventh led to; ``ninth/`` (seed 20261211) a ninth, made after
-the change the eighth led to; ``tenth/`` (seed 20261212) a tenth, made with the margins below.
+the change the eighth led to; ``tenth/`` (seed 20261212) a tenth, made with the margins below;
+``eleventh/`` (seed 20261213) an eleventh, made after the change the tenth led to.
 
 How the truth is made. The fleet simulator's motion model (``telematics/simulator/motion.py``)
 drives six municipal vehicles over five days (Thursday to the following Monday, a weekend
