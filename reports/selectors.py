@@ -233,7 +233,6 @@ def _db_motion_class():
             self._trip_rows = trips
             self._trips_span = trips_span
             self._move_rows = moves
-            self._tz = tz
 
         def _trips(self, t0: float, t1: float) -> float | None:
             # Every trip overlapping a window inside the loaded span was loaded with it.
@@ -255,7 +254,7 @@ def _db_motion_class():
             span = self._trips_span
             if self._move_rows is None or span is None or t0 < span[0] or t1 > span[1]:
                 return super()._moved(t0, t1)
-            return moved_m(self._move_rows, t0, t1, self._tz) / 1000.0
+            return moved_m(self._move_rows, t0, t1, self.zone.key) / 1000.0
 
         def _daily(self, t0: float, t1: float, field_name: str) -> float | None:
             d0, d1 = self._midnight(t0), self._midnight(t1)

@@ -561,16 +561,13 @@ class TripDetector:
         ``start``, however late the moving fixes after it say the vehicle left. Reflections
         the vehicle does not come back from are left to the distance rules."""
         radius = self.config.stop_radius_m
-        pending = self.pending
-        self.pending = [
-            entry
-            for i, entry in enumerate(pending)
-            if entry[1]
-            or i + 1 == len(pending)
-            or haversine_m(start.lat, start.lon, pending[i + 1][0].lat, pending[i + 1][0].lon)
-            > radius
-            or not self._reflection(start, entry[0], pending[i + 1][0])
-        ]
+        kept: list[tuple[Sample, bool, bool]] = []
+        for entry, after in zip(self.pending, self.pending[1:], strict=False):
+            p, moving, _away = entry
+            back = haversine_m(start.lat, start.lon, after[0].lat, after[0].lon) <= radius
+            if moving or not back or not self._reflection(start, p, after[0]):
+                kept.append(entry)
+        self.pending = kept + self.pending[-1:]
 
     def _reflection(self, before: Sample, p: Sample, after: Sample) -> bool:
         """Whether ``p``, between the fixes ``before`` and ``after``, lies farther than the stop
