@@ -11,6 +11,7 @@
     .venv/bin/python benchmarks/motion_accuracy.py --data ninth
     .venv/bin/python benchmarks/motion_accuracy.py --data tenth
     .venv/bin/python benchmarks/motion_accuracy.py --data eleventh
+    .venv/bin/python benchmarks/motion_accuracy.py --data twelfth
 
 Reads the simulated week in ``benchmarks/data/motion/`` (or the held-out week in its ``heldout/``
 folder, made with another seed and not looked at while tuning the detector, or the validation
@@ -21,8 +22,9 @@ the four was unseen any more, or the sixth in ``sixth/``, made after the changes
 to, or the seventh in ``seventh/``, made after the changes the sixth led to, or the eighth in
 ``eighth/``, made after the distance changes the seventh led to, or the ninth in ``ninth/``,
 made after the change the eighth led to, or the tenth in ``tenth/``, made to test the margins
-below, or the eleventh in ``eleventh/``, made after the change the tenth led to; see
-``generate.py`` there for how they are made), feeds each
+below, or the eleventh in ``eleventh/``, made after the change the tenth led to, or the
+twelfth in ``twelfth/``, the unseen one; see ``generate.py`` there for how they are made),
+feeds each
 vehicle's fixes to the motion pipeline *in arrival order*, one batch per minute of arrivals (so
 late uploads and connection backlogs go through the incremental/rebuild path exactly as the
 Celery task would), and compares the result with what the vehicles really did.

@@ -11,6 +11,7 @@
     .venv/bin/python benchmarks/data/motion/generate.py --seed 20261211 --out ninth
     .venv/bin/python benchmarks/data/motion/generate.py --seed 20261212 --out tenth
     .venv/bin/python benchmarks/data/motion/generate.py --seed 20261213 --out eleventh
+    .venv/bin/python benchmarks/data/motion/generate.py --seed 20261214 --out twelfth
 
 Writes ``fixes.csv.xz`` (what the trackers reported, noisy, in arrival order) and
 ``truth.json.xz`` (what the vehicles really did) next to this file, or in ``--out`` (relative
@@ -24,7 +25,8 @@ arrivals after a silence began to be dated along the road and scored only before
 seventh, made after the changes the sixth led to; ``eighth/`` (seed 20261210) an eighth, made
 after the distance changes the seventh led to; ``ninth/`` (seed 20261211) a ninth, made after
 the change the eighth led to; ``tenth/`` (seed 20261212) a tenth, made with the margins below;
-``eleventh/`` (seed 20261213) an eleventh, made after the change the tenth led to.
+``eleventh/`` (seed 20261213) an eleventh, made after the change the tenth led to;
+``twelfth/`` (seed 20261214) a twelfth, made with no change since.
 
 How the truth is made. The fleet simulator's motion model (``telematics/simulator/motion.py``)
 drives six municipal vehicles over five days (Thursday to the following Monday, a weekend
