@@ -26,6 +26,7 @@ setup: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py seed_demo --quiet-logins
 	$(PY) manage.py dispatch_demo
+	$(PY) manage.py motion_demo
 	$(PY) manage.py build_graph --all || echo "build_graph: skipped (see its message above)"
 
 up: setup
