@@ -519,10 +519,13 @@ def _vehicle_for(device: Device, earliest: datetime | None) -> Any | None:
             .values_list("fix_time", flat=True)
             .first()
         )
-    assignments = _Assignments(device)
-    vehicle_id = assignments.vehicle_at(when) if when is not None else None
-    if vehicle_id is None:
-        vehicle_id = assignments.vehicle_at(django_timezone.now())
+    vehicle = vehicle_at(device, when) if when is not None else None
+    return vehicle if vehicle is not None else vehicle_at(device, django_timezone.now())
+
+
+def vehicle_at(device: Device, when: datetime) -> Any | None:
+    """The vehicle ``device`` was in at ``when`` (its row), or ``None``."""
+    vehicle_id = _Assignments(device).vehicle_at(when)
     if vehicle_id is None:
         return None
     from fleet.models import Vehicle

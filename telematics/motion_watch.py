@@ -34,11 +34,11 @@ from telematics.motion.records import from_epoch
 from telematics.motion.trips import SampleStatus
 from telematics.motion_models import MotionCatchup, MotionCheckpoint, MotionEvent, MotionSettings
 from telematics.motion_services import (
-    _Assignments,
     daily_summaries_update,
     enqueue_notifications,
     geofence_index_for,
     motion_config_for,
+    vehicle_at,
 )
 
 log = logging.getLogger("telematics.motion")
@@ -166,13 +166,8 @@ def _offline_event(device: Device, now: datetime) -> MotionEvent | None:
         checkpoint = MotionCheckpoint.objects.filter(device=device).order_by("-time").first()
         if checkpoint is None:
             return None
-        when = checkpoint.time
-        vehicle_id = _Assignments(device).vehicle_at(when)
-        vehicle = None
-        if vehicle_id is not None:
-            from fleet.models import Vehicle
-
-            vehicle = Vehicle.objects.filter(pk=vehicle_id).first()
+        vehicle = vehicle_at(device, checkpoint.time)
+        vehicle_id = vehicle.pk if vehicle is not None else None
         config = motion_config_for(vehicle, municipality).events
         detector = EventDetector.from_dict(
             checkpoint.state["events"],
