@@ -86,9 +86,19 @@ TEMPLATES = [
 ]
 
 # --- Database --------------------------------------------------------------------------------
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'kinisi.sqlite3'}"),
-}
+# An empty DATABASE_URL is the same as none: the embedded SQLite database.
+DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'kinisi.sqlite3'}"
+DATABASES = {"default": environ.Env.db_url_config(DATABASE_URL)}
+if DATABASES["default"].get("ENGINE") not in (
+    "django.db.backends.sqlite3",
+    "django.db.backends.postgresql",
+):
+    # The scheme only: the rest of the URL may hold a password.
+    raise environ.ImproperlyConfigured(
+        f"DATABASE_URL: unknown database {DATABASE_URL.partition(':')[0]!r}; Kinisi runs on "
+        "PostgreSQL or SQLite: "
+        "postgres://user:password@host:5432/name or sqlite:////absolute/path.sqlite3"
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The gateway, the workers and the web write at once: WAL lets readers run beside the one
     # writer, IMMEDIATE takes the write lock at BEGIN (no deadlocking lock upgrades) and the busy

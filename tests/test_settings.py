@@ -47,3 +47,19 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     result = _check(env)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_an_unknown_database_url_is_refused_with_a_message_that_hides_the_password(tmp_path):
+    env = dict(PRODUCTION_ENV, KINISI_VAR_DIR=str(tmp_path))
+    env["DATABASE_URL"] = "postgress://kinisi:s3cret-pw@127.0.0.1/kinisi"
+    result = _check(env)
+    assert result.returncode != 0
+    assert "DATABASE_URL: unknown database 'postgress'" in result.stderr
+    assert "s3cret-pw" not in result.stderr
+
+
+def test_an_empty_database_url_means_the_embedded_database(tmp_path):
+    result = _check({"KINISI_VAR_DIR": str(tmp_path), "DATABASE_URL": ""})
+    # Development settings: the deploy check warns, but the settings load (no traceback).
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "security.W" in result.stdout + result.stderr
