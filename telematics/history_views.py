@@ -58,7 +58,11 @@ class VehicleHistoryView(CapabilityRequiredMixin, TemplateView):
                 raise Http404
             vehicle = get_object_or_404(vehicles, pk=int(raw_vehicle))
             context["vehicle"] = vehicle
-            context["history"] = vehicle_day_history(vehicle=vehicle, day=day, tz_name=tz_name)
+            history = vehicle_day_history(vehicle=vehicle, day=day, tz_name=tz_name)
+            for event in history["events"]:
+                # Which geofence, how fast against which limit: as in the events list.
+                event["detail"] = event_detail(event["type"], event["facts"])
+            context["history"] = history
         overrides = {}
         if municipality is not None and municipality.center_lat is not None:
             overrides = {

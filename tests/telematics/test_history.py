@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -84,6 +84,34 @@ def test_history_shows_the_local_day(municipality_a, users_a, web_client_for):
     # The replay clock formats in the same zone, whatever the browser's own.
     assert data["timezone"] == "Europe/Athens"
     assert data["events"][0]["time_local"] == "10:10:00"
+
+
+def test_history_events_name_their_geofence_and_speed(municipality_a, users_a, web_client_for):
+    vehicle = VehicleFactory(municipality=municipality_a)
+    device = DeviceFactory(municipality=municipality_a)
+    at = datetime(2026, 3, 10, 8, 10, tzinfo=UTC)
+    for kind, facts in [
+        ("geofence_enter", {"geofence": 7, "geofence_name": "Σχολική ζώνη: 7ο Δημοτικό"}),
+        ("overspeed", {"max_speed_kmh": 44.4, "limit_kmh": 30.0}),
+        ("ignition_on", {}),
+    ]:
+        MotionEventFactory(
+            municipality=municipality_a,
+            vehicle=vehicle,
+            device=device,
+            type=kind,
+            time=at,
+            facts=facts,
+        )
+        at += timedelta(minutes=1)
+    client = web_client_for(users_a[Role.DISPATCHER])
+    response = client.get("/telematics/history/", {"vehicle": vehicle.pk, "day": "2026-03-10"})
+    html = response.content.decode()
+    assert "10:10:00 · Entered a geofence · Σχολική ζώνη: 7ο Δημοτικό</li>" in html
+    assert "10:11:00 · Overspeed · 44 km/h, limit 30 km/h</li>" in html
+    assert "10:12:00 · Ignition on</li>" in html
+    details = [e["detail"] for e in _history(response)["events"]]
+    assert details == ["Σχολική ζώνη: 7ο Δημοτικό", "44 km/h, limit 30 km/h", ""]
 
 
 def test_trips_and_stops_over_midnight_name_the_other_day(municipality_a, users_a, web_client_for):
