@@ -4,7 +4,8 @@ something to report from the first minute of ``make up``:
 * each department's depot, a circle (role "depot"): the simulated vehicles start and end their
   day there, so every working day has its depot exits and returns;
 * every school mapped as an area in the municipality's OpenStreetMap extract, widened to take in
-  the streets around it, as a 30 km/h zone (role "school"): the demo's overspeed events;
+  the streets around it, as a 30 km/h zone (role "school"): the only limit the simulated
+  vehicles can break (they keep to the road limits), for 20 s or more on the longer zones;
 * each unloading site of the dispatch office, a circle (role "transfer_station");
 * two notification rules: overspeed, leaving the municipality and fuel drops to the fleet
   manager; trackers going offline to the dispatcher. Use outside working hours is left out:
