@@ -12,6 +12,7 @@
     .venv/bin/python benchmarks/motion_accuracy.py --data tenth
     .venv/bin/python benchmarks/motion_accuracy.py --data eleventh
     .venv/bin/python benchmarks/motion_accuracy.py --data twelfth
+    .venv/bin/python benchmarks/motion_accuracy.py --data thirteenth
 
 Reads the simulated week in ``benchmarks/data/motion/`` (or the held-out week in its ``heldout/``
 folder, made with another seed and not looked at while tuning the detector, or the validation
@@ -23,11 +24,11 @@ to, or the seventh in ``seventh/``, made after the changes the sixth led to, or 
 ``eighth/``, made after the distance changes the seventh led to, or the ninth in ``ninth/``,
 made after the change the eighth led to, or the tenth in ``tenth/``, made to test the margins
 below, or the eleventh in ``eleventh/``, made after the change the tenth led to, or the
-twelfth in ``twelfth/``, the unseen one; see ``generate.py`` there for how they are made),
-feeds each
-vehicle's fixes to the motion pipeline *in arrival order*, one batch per minute of arrivals (so
-late uploads and connection backlogs go through the incremental/rebuild path exactly as the
-Celery task would), and compares the result with what the vehicles really did.
+twelfth in ``twelfth/``, or the thirteenth in ``thirteenth/``, the unseen one; see
+``generate.py`` there for how they are made), feeds each vehicle's fixes to the motion
+pipeline *in arrival order*, one batch per minute of arrivals (so late uploads and connection
+backlogs go through the incremental/rebuild path exactly as the Celery task would), and
+compares the result with what the vehicles really did.
 
 Targets (issue 5): trips found = true trips per vehicle-day; distance error < 2 % per day;
 stop start/end error < 60 s.

@@ -12,6 +12,7 @@
     .venv/bin/python benchmarks/data/motion/generate.py --seed 20261212 --out tenth
     .venv/bin/python benchmarks/data/motion/generate.py --seed 20261213 --out eleventh
     .venv/bin/python benchmarks/data/motion/generate.py --seed 20261214 --out twelfth
+    .venv/bin/python benchmarks/data/motion/generate.py --seed 20261215 --out thirteenth
 
 Writes ``fixes.csv.xz`` (what the trackers reported, noisy, in arrival order) and
 ``truth.json.xz`` (what the vehicles really did) next to this file, or in ``--out`` (relative
@@ -26,7 +27,8 @@ seventh, made after the changes the sixth led to; ``eighth/`` (seed 20261210) an
 after the distance changes the seventh led to; ``ninth/`` (seed 20261211) a ninth, made after
 the change the eighth led to; ``tenth/`` (seed 20261212) a tenth, made with the margins below;
 ``eleventh/`` (seed 20261213) an eleventh, made after the change the tenth led to;
-``twelfth/`` (seed 20261214) a twelfth, made with no change since.
+``twelfth/`` (seed 20261214) a twelfth, made with no change since; ``thirteenth/`` (seed
+20261215) a thirteenth, likewise.
 
 How the truth is made. The fleet simulator's motion model (``telematics/simulator/motion.py``)
 drives six municipal vehicles over five days (Thursday to the following Monday, a weekend
