@@ -16,6 +16,8 @@ from tests.factories import (
     FuelAnomalyFactory,
     FuelContractFactory,
     FuelEntryFactory,
+    StopFactory,
+    TripFactory,
     VehicleFactory,
 )
 
@@ -266,28 +268,17 @@ def test_daily_summaries_give_gps_km_and_the_same_consumption_as_the_api(
     assert trend["02/2025"]["km"] == 1200.0
 
 
-def _stop(municipality, device, vehicle, start, hours, moved):
-    from telematics.models import Stop
-
-    Stop.objects.create(
-        municipality=municipality,
-        device=device,
-        vehicle=vehicle,
-        emitted_at=start + timedelta(hours=hours),
-        start_time=start,
-        end_time=start + timedelta(hours=hours),
-        latitude=35.51,
-        longitude=24.02,
-        duration_s=hours * 3600,
-        moved=moved,
-    )
+def _span(start: datetime, hours: float) -> dict:
+    """A motion output's time fields for ``hours`` from ``start``."""
+    end = start + timedelta(hours=hours)
+    return {"start_time": start, "end_time": end, "emitted_at": end, "duration_s": hours * 3600}
 
 
 @pytest.mark.parametrize("short_moves", [False, True])
 def test_full_to_full_over_stored_trips_matches_the_api(
     short_moves, municipality_a, users_a, api_client_for, django_capture_on_commit_callbacks
 ):
-    from telematics.models import Device, Trip
+    from telematics.models import Device
 
     van = VehicleFactory(municipality=municipality_a, plate="ΧΝΑ-4000", consumption_norm=None)
     device = Device.objects.create(
@@ -298,30 +289,29 @@ def test_full_to_full_over_stored_trips_matches_the_api(
         # 12 February, between the fills; 4 km on 9 February, before the first fill; and 6 km
         # in a stop from 06:00 to 12:00 on 14 February, half of which lies before the second
         # fill (09:00): 3 km of it count.
-        _stop(municipality_a, device, van, _local(2025, 2, 12, 10), 6, [["2025-02-12", 10_000]])
-        _stop(municipality_a, device, van, _local(2025, 2, 9, 10), 6, [["2025-02-09", 4_000]])
-        _stop(municipality_a, device, van, _local(2025, 2, 14, 6), 6, [["2025-02-14", 6_000]])
+        for start, moved in (
+            (_local(2025, 2, 12, 10), [["2025-02-12", 10_000]]),
+            (_local(2025, 2, 9, 10), [["2025-02-09", 4_000]]),
+            (_local(2025, 2, 14, 6), [["2025-02-14", 6_000]]),
+        ):
+            StopFactory(
+                municipality=municipality_a,
+                device=device,
+                vehicle=van,
+                moved=moved,
+                **_span(start, 6),
+            )
 
     def trip(start, hours, km):
-        Trip.objects.create(
+        TripFactory(
             municipality=municipality_a,
             device=device,
             vehicle=van,
-            emitted_at=start + timedelta(hours=hours),
-            start_time=start,
-            end_time=start + timedelta(hours=hours),
-            start_lat=35.51,
-            start_lon=24.02,
-            end_lat=35.51,
-            end_lon=24.02,
             distance_m=km * 1000,
             gps_distance_m=km * 1000,
-            distance_source="gps",
-            duration_s=hours * 3600,
             moving_s=hours * 3600,
             idle_s=0,
-            max_speed_kmh=80,
-            avg_speed_kmh=50,
+            **_span(start, hours),
         )
 
     # Half of this trip is after the first full fill (09:00): 50 of its 100 km count.
